@@ -1,0 +1,53 @@
+/**
+ * Every retry policy in Spillway, by name. A reader finds here every place the system waits and
+ * tries again, and how long it can take at most; `test/Schedules.test.ts` proves the bounds.
+ *
+ * How these combine with AWS SDK retries: the AWS layers give each SDK client at most its first
+ * attempt plus the SDK's own retries for connection-level faults only, and these schedules own
+ * everything else (throttling, 5xx, per-entry failures the SDK never retries). The total time of a
+ * stage's schedule stays below the Lambda timeout it runs under.
+ */
+import { Duration, Schedule } from "effect"
+
+/** Anything that can say whether trying again may help. */
+export interface Retryable {
+  readonly isRetryable: boolean
+}
+
+export const isRetryable = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  "isRetryable" in error &&
+  (error as { readonly isRetryable: unknown }).isRetryable === true
+
+/**
+ * Collector → fallback queue, when the stream refused records. The collector answers an HTTP
+ * client, so it tries briefly (≈ 50 + 100 + 200 ms) and then answers 503 so that the client's own
+ * retry takes over.
+ */
+export const fallbackSend = Schedule.exponential("50 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(3))
+)
+
+/**
+ * Processor → document sink, for items the sink answered as retryable (429, circuit breaker,
+ * 503) and for whole-request outages. Capped exponential with jitter, bounded by elapsed time so
+ * that the invocation returns its partial-batch response well inside the function timeout; what
+ * is still failing then is reported and the event source mapping retries it.
+ */
+export const sinkWrite = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.either(Schedule.spaced("5 seconds")),
+  Schedule.jittered,
+  Schedule.upTo("20 seconds")
+)
+
+/** Event source mapping → on-failure destination. Losing this record loses the pointer to the batch. */
+export const failureDestinationSend = Schedule.exponential("200 millis", 2).pipe(
+  Schedule.either(Schedule.spaced("10 seconds")),
+  Schedule.jittered,
+  Schedule.upTo("2 minutes")
+)
+
+/** The longest a processor invocation can spend retrying sink writes (used to size the Lambda timeout). */
+export const sinkWriteBudget = Duration.seconds(20)

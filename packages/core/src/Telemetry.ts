@@ -1,0 +1,105 @@
+/**
+ * The telemetry domain: what clients send, what the collector writes to the stream, and how a
+ * decode failure is told back to a person.
+ *
+ * Guarantees: every record in the stream is a `TelemetryEnvelope` that was decoded by these
+ * schemas, so a consumer can only meet a malformed record if something other than the collector
+ * wrote to the stream — and then it gets a typed `InvalidRecord` with the path of the bad field.
+ */
+import { Either, ParseResult, Schema } from "effect"
+
+/**
+ * The record id is the Kinesis partition key (1–256 Unicode characters) and the OpenSearch
+ * `_id` (at most 512 UTF-8 bytes): 256 characters of up to 2 bytes keeps both limits.
+ */
+export const RecordId = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(256, { message: () => "must be at most 256 characters (Kinesis partition key limit)" }),
+  Schema.filter(
+    (s) => Buffer.byteLength(s, "utf8") <= 512 || "must be at most 512 UTF-8 bytes (OpenSearch _id)"
+  ),
+  Schema.brand("RecordId")
+)
+export type RecordId = typeof RecordId.Type
+
+/** An ISO-8601 instant with an explicit zone (`Z` or `±hh:mm`), kept as the client wrote it. */
+export const Timestamp = Schema.String.pipe(
+  Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, {
+    message: () => "must be an ISO-8601 timestamp with a zone, e.g. 2026-11-24T10:00:00.000Z"
+  }),
+  Schema.filter((s) => !Number.isNaN(Date.parse(s)) || "is not a real date")
+)
+
+/** A JSON object: the payload is indexed as an object, so scalars and arrays are refused here. */
+export const Payload = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/** A telemetry record as clients send it. */
+export class TelemetryRecord extends Schema.Class<TelemetryRecord>("TelemetryRecord")({
+  id: RecordId,
+  type: Schema.String.pipe(
+    Schema.minLength(1, { message: () => "must not be empty" }),
+    Schema.maxLength(128, { message: () => "must be at most 128 characters" })
+  ),
+  timestamp: Timestamp,
+  payload: Payload
+}) {}
+
+/** What the collector puts in the stream: the record plus who sent it and when it arrived. */
+export class TelemetryEnvelope extends Schema.Class<TelemetryEnvelope>("TelemetryEnvelope")({
+  tenant: Schema.String.pipe(Schema.minLength(1)),
+  /** Epoch milliseconds at which the collector accepted the record; the start of end-to-end delay. */
+  receivedAt: Schema.Number.pipe(Schema.int(), Schema.nonNegative()),
+  record: TelemetryRecord
+}) {}
+
+/** A record that failed validation, with a reason a person can act on. */
+export class InvalidRecord extends Schema.TaggedError<InvalidRecord>()("InvalidRecord", {
+  reason: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * Turns a parse error into one line per problem, each prefixed by the path of the bad field,
+ * e.g. `payload: Expected { readonly [x: string]: unknown }, actual "x"`.
+ */
+export const formatParseError = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => {
+      const path = issue.path.map(String).join(".")
+      return path.length > 0 ? `${path}: ${issue.message}` : issue.message
+    })
+    .join("; ")
+
+const decodeRecordEither = Schema.decodeUnknownEither(TelemetryRecord, {
+  errors: "all",
+  onExcessProperty: "ignore"
+})
+
+/** Validates one client record. */
+export const decodeRecord = (input: unknown): Either.Either<TelemetryRecord, InvalidRecord> =>
+  Either.mapLeft(decodeRecordEither(input), (e) => new InvalidRecord({ reason: formatParseError(e) }))
+
+const EnvelopeJson = Schema.parseJson(TelemetryEnvelope)
+const decodeEnvelopeEither = Schema.decodeUnknownEither(EnvelopeJson, { errors: "all" })
+const encodeEnvelopeSync = Schema.encodeSync(EnvelopeJson)
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+const encoder = new TextEncoder()
+
+/** Serializes an envelope to the bytes written to the stream (UTF-8 JSON). */
+export const encodeEnvelope = (envelope: TelemetryEnvelope): Uint8Array =>
+  encoder.encode(encodeEnvelopeSync(envelope))
+
+/** Reads an envelope from stream bytes; bytes that are not UTF-8 JSON of the right shape fail with a reason. */
+export const decodeEnvelope = (data: Uint8Array): Either.Either<TelemetryEnvelope, InvalidRecord> => {
+  let text: string
+  try {
+    text = utf8.decode(data)
+  } catch {
+    return Either.left(new InvalidRecord({ reason: "record data is not valid UTF-8" }))
+  }
+  return Either.mapLeft(decodeEnvelopeEither(text), (e) => new InvalidRecord({ reason: formatParseError(e) }))
+}

@@ -1,0 +1,202 @@
+/**
+ * The collector: authorize, validate, stamp `receivedAt`, put into the stream partitioned by
+ * record id. What the stream does not take — throttled or failed entries, or the whole call during
+ * an outage — is parked in the fallback queue for the redriver, never dropped.
+ *
+ * Every valid record ends in exactly one of three places, and the result says which:
+ * the stream (`stored`), the fallback queue (`parked`), or `unavailable` (neither would take it:
+ * the caller must retry). Invalid records are `rejected` with the index and reason of each.
+ */
+import { Clock, Effect, Either, Metric, Schema } from "effect"
+import { ApiKeys, type Unauthorized } from "../ApiKeys.js"
+import * as FallbackQueue from "../FallbackQueue.js"
+import * as Metrics from "../Metrics.js"
+import * as RecordStream from "../RecordStream.js"
+import * as Schedules from "../Schedules.js"
+import { decodeRecord, encodeEnvelope, TelemetryEnvelope } from "../Telemetry.js"
+import { encodeFallbackMessages } from "./fallbackMessages.js"
+
+/** The request body was not a non-empty JSON array of at most `maxRecordsPerRequest` items. */
+export class InvalidBody extends Schema.TaggedError<InvalidBody>()("InvalidBody", {
+  reason: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+export interface Rejection {
+  readonly index: number
+  readonly reason: string
+}
+
+export interface CollectResult {
+  readonly tenant: string
+  /** Records that are safe: in the stream or in the fallback queue. */
+  readonly accepted: number
+  readonly stored: number
+  readonly parked: number
+  readonly rejected: ReadonlyArray<Rejection>
+  /** Valid records neither the stream nor the fallback queue took; the client must send them again. */
+  readonly unavailable: ReadonlyArray<Rejection>
+  readonly receivedAt: number
+}
+
+export interface CollectOptions {
+  readonly streamLimits?: RecordStream.Limits
+  readonly queueLimits?: FallbackQueue.Limits
+  /** Records per request (default 1,000). */
+  readonly maxRecordsPerRequest?: number
+}
+
+interface Candidate extends RecordStream.PutEntry {
+  readonly index: number
+  readonly envelope: TelemetryEnvelope
+}
+
+const putConcurrency = 4
+
+export const collect = Effect.fn("collect")(function* (
+  apiKey: string | undefined,
+  body: unknown,
+  options: CollectOptions = {}
+): Effect.fn.Return<
+  CollectResult,
+  Unauthorized | InvalidBody,
+  ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue
+> {
+  const tenant = yield* (yield* ApiKeys).authorize(apiKey)
+  const streamLimits = options.streamLimits ?? RecordStream.defaultLimits
+  const queueLimits = options.queueLimits ?? FallbackQueue.defaultLimits
+  const maxRecords = options.maxRecordsPerRequest ?? 1000
+
+  if (!Array.isArray(body)) return yield* new InvalidBody({ reason: "body must be a JSON array of records" })
+  if (body.length === 0) return yield* new InvalidBody({ reason: "body must contain at least one record" })
+  if (body.length > maxRecords) {
+    return yield* new InvalidBody({
+      reason: `body has ${body.length} records; at most ${maxRecords} per request`
+    })
+  }
+
+  const receivedAt = yield* Clock.currentTimeMillis
+  // A record must fit one stream entry and, if parked, one queue message (with room for the
+  // message's JSON wrapper).
+  const maxRecordBytes = Math.min(streamLimits.maxBytesPerRecord, queueLimits.maxMessageBytes - 256)
+  const rejected: Array<Rejection> = []
+  const candidates: Array<Candidate> = []
+  body.forEach((input, index) => {
+    const decoded = decodeRecord(input)
+    if (Either.isLeft(decoded)) {
+      rejected.push({ index, reason: decoded.left.reason })
+      return
+    }
+    const envelope = new TelemetryEnvelope(
+      { tenant, receivedAt, record: decoded.right },
+      { disableValidation: true }
+    )
+    const data = encodeEnvelope(envelope)
+    const entry = { index, envelope, partitionKey: decoded.right.id, data }
+    const size = RecordStream.entrySize(entry)
+    if (size > maxRecordBytes) {
+      rejected.push({ index, reason: `record is ${size} bytes; at most ${maxRecordBytes} bytes per record` })
+      return
+    }
+    candidates.push(entry)
+  })
+
+  const stream = yield* RecordStream.RecordStream
+  const notStored = yield* Effect.forEach(
+    RecordStream.chunkEntries(candidates, streamLimits),
+    (chunk) =>
+      stream.putRecords(chunk).pipe(
+        Effect.map((outcomes) => chunk.filter((_, i) => outcomes[i]?._tag !== "Stored")),
+        // The stream refused the whole call: every entry of it goes to the fallback queue.
+        Effect.catchTag("RecordStreamError", () => Effect.succeed(chunk))
+      ),
+    { concurrency: putConcurrency }
+  ).pipe(Effect.map((chunks) => chunks.flat()))
+
+  const unavailable = yield* park(notStored, queueLimits)
+  const parked = notStored.length - unavailable.length
+  const stored = candidates.length - notStored.length
+
+  yield* Metric.incrementBy(Metrics.recordsCollected, parked + stored)
+  yield* Metric.incrementBy(Metrics.recordsRejected, rejected.length)
+  yield* Metric.incrementBy(Metrics.recordsParked, parked)
+
+  return {
+    tenant,
+    accepted: stored + parked,
+    stored,
+    parked,
+    rejected,
+    unavailable,
+    receivedAt
+  }
+})
+
+/**
+ * Sends records to the fallback queue, retrying whole-call and per-entry transient failures on
+ * `Schedules.fallbackSend`. Returns the records that could not be parked.
+ */
+const park = (
+  records: ReadonlyArray<Candidate>,
+  limits: FallbackQueue.Limits
+): Effect.Effect<ReadonlyArray<Rejection>, never, FallbackQueue.FallbackQueue> =>
+  Effect.gen(function* () {
+    if (records.length === 0) return []
+    const queue = yield* FallbackQueue.FallbackQueue
+    const messages = encodeFallbackMessages(records, limits)
+    const failed: Array<Rejection> = []
+    for (const batch of messages.batches) {
+      const outcomes = yield* sendBatch(
+        queue,
+        batch.map((m) => m.message)
+      )
+      batch.forEach((m, i) => {
+        const outcome = outcomes[i]
+        if (outcome?._tag !== "Sent") {
+          const reason = `stream and fallback queue unavailable: ${outcome?.message ?? "not sent"}`
+          for (const index of m.indexes) failed.push({ index, reason })
+        }
+      })
+    }
+    return failed
+  })
+
+/**
+ * One `send`, with the entries that failed transiently (and whole-call failures) tried again on
+ * `Schedules.fallbackSend`. Entries refused for their own content (`senderFault`) are not retried.
+ */
+const sendBatch = (
+  queue: FallbackQueue.Service,
+  messages: ReadonlyArray<FallbackQueue.OutgoingMessage>
+): Effect.Effect<ReadonlyArray<FallbackQueue.SendOutcome>> =>
+  Effect.gen(function* () {
+    const outcomes: Array<FallbackQueue.SendOutcome | undefined> = messages.map(() => undefined)
+    const settled = (o: FallbackQueue.SendOutcome | undefined) =>
+      o !== undefined && (o._tag === "Sent" || o.senderFault)
+    let lastError = "not sent"
+    const attempt = Effect.suspend(() => {
+      const pending = messages.flatMap((_, i) => (settled(outcomes[i]) ? [] : [i]))
+      return queue.send(pending.map((i) => messages[i]!)).pipe(
+        Effect.flatMap((answers) => {
+          pending.forEach((i, j) => {
+            outcomes[i] = answers[j]
+          })
+          return pending.every((i) => settled(outcomes[i]))
+            ? Effect.void
+            : new FallbackQueue.FallbackQueueError({ reason: "Unavailable", message: "some entries failed" })
+        }),
+        Effect.tapError((e) => Effect.sync(() => (lastError = e.message)))
+      )
+    })
+    yield* attempt.pipe(
+      Effect.retry({ schedule: Schedules.fallbackSend, while: (e) => e.isRetryable }),
+      Effect.ignore
+    )
+    return outcomes.map(
+      (o): FallbackQueue.SendOutcome =>
+        o ?? { _tag: "Failed", code: "Unavailable", senderFault: false, message: lastError }
+    )
+  })

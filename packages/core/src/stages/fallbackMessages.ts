@@ -1,0 +1,84 @@
+/**
+ * The body of a fallback-queue message: a JSON object holding the envelopes of one or more
+ * records, packed up to the queue's message and batch size limits so that an outage costs few
+ * SQS requests.
+ */
+import { Either, Schema } from "effect"
+import type * as FallbackQueue from "../FallbackQueue.js"
+import { formatParseError, TelemetryEnvelope } from "../Telemetry.js"
+
+export const FallbackMessage = Schema.Struct({
+  version: Schema.Literal(1),
+  records: Schema.Array(TelemetryEnvelope)
+})
+const FallbackMessageJson = Schema.parseJson(FallbackMessage)
+const decodeEither = Schema.decodeUnknownEither(FallbackMessageJson, { errors: "all" })
+
+const decoder = new TextDecoder()
+
+export interface Packable {
+  readonly index: number
+  /** The envelope already encoded as UTF-8 JSON. */
+  readonly data: Uint8Array
+}
+
+export interface PackedMessage {
+  readonly message: FallbackQueue.OutgoingMessage
+  /** Which records (by `index`) the message carries. */
+  readonly indexes: ReadonlyArray<number>
+}
+
+const header = '{"version":1,"records":['
+const footer = "]}"
+const overhead = header.length + footer.length
+
+/**
+ * Packs records into messages of at most `maxMessageBytes`, and messages into `send` batches of at
+ * most `maxEntriesPerCall` entries and `maxBatchBytes`. A record is never split across messages.
+ */
+export const encodeFallbackMessages = (
+  records: ReadonlyArray<Packable>,
+  limits: FallbackQueue.Limits
+): { readonly batches: ReadonlyArray<ReadonlyArray<PackedMessage>> } => {
+  const messages: Array<{ parts: Array<string>; indexes: Array<number>; bytes: number }> = []
+  let current: (typeof messages)[number] | undefined
+  for (const record of records) {
+    const bytes = record.data.byteLength + 1
+    if (current === undefined || current.bytes + bytes > limits.maxMessageBytes) {
+      current = { parts: [], indexes: [], bytes: overhead }
+      messages.push(current)
+    }
+    current.parts.push(decoder.decode(record.data))
+    current.indexes.push(record.index)
+    current.bytes += bytes
+  }
+  const batches: Array<Array<PackedMessage>> = []
+  let batch: Array<PackedMessage> = []
+  let batchBytes = 0
+  for (const m of messages) {
+    if (
+      batch.length > 0 &&
+      (batch.length >= limits.maxEntriesPerCall || batchBytes + m.bytes > limits.maxBatchBytes)
+    ) {
+      batches.push(batch)
+      batch = []
+      batchBytes = 0
+    }
+    batch.push({
+      message: { id: `m${batch.length}`, body: header + m.parts.join(",") + footer },
+      indexes: m.indexes
+    })
+    batchBytes += m.bytes
+  }
+  if (batch.length > 0) batches.push(batch)
+  return { batches }
+}
+
+/** Reads a fallback message body; a body that is not one fails with the reason. */
+export const decodeFallbackMessage = (
+  body: string
+): Either.Either<ReadonlyArray<TelemetryEnvelope>, string> =>
+  Either.match(decodeEither(body), {
+    onLeft: (e) => Either.left(`fallback message is malformed: ${formatParseError(e)}`),
+    onRight: (m) => Either.right(m.records)
+  })

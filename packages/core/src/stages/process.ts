@@ -1,0 +1,187 @@
+/**
+ * The processor: turns a batch of stream records into documents in the sink.
+ *
+ * For each batch it skips ids the dedup cache has seen, transforms the rest, bulk-writes them,
+ * retries the items the sink answered as retryable on `Schedules.sinkWrite`, marks what was
+ * written in the cache, records end-to-end delay, and returns what could not be saved so the
+ * handler can report a partial batch failure. It never fails as a whole: a failure it cannot
+ * handle is reported per record, so the event source mapping retries only what is needed.
+ */
+import { Clock, Effect, Either, Metric } from "effect"
+import { DedupCache } from "../DedupCache.js"
+import * as DocumentSink from "../DocumentSink.js"
+import * as LambdaEvents from "../LambdaEvents.js"
+import * as Metrics from "../Metrics.js"
+import { compareSequenceNumbers, type StreamRecord } from "../RecordStream.js"
+import * as Schedules from "../Schedules.js"
+import { decodeEnvelope, type TelemetryEnvelope } from "../Telemetry.js"
+
+export interface ProcessFailure {
+  readonly sequenceNumber: string
+  /** Absent when the record could not be decoded. */
+  readonly recordId?: string
+  readonly reason: string
+  /** Whether retrying the record can help (false for undecodable or rejected documents). */
+  readonly retryable: boolean
+}
+
+export interface ProcessResult {
+  readonly written: number
+  readonly skipped: number
+  readonly failed: ReadonlyArray<ProcessFailure>
+}
+
+/** How a stream envelope becomes a document: flat, with times as ISO strings, keyed by record id. */
+export const toDocument = (envelope: TelemetryEnvelope): DocumentSink.Document => ({
+  id: envelope.record.id,
+  body: {
+    id: envelope.record.id,
+    type: envelope.record.type,
+    timestamp: envelope.record.timestamp,
+    tenant: envelope.tenant,
+    receivedAt: new Date(envelope.receivedAt).toISOString(),
+    payload: envelope.record.payload
+  }
+})
+
+class PendingItems {
+  readonly _tag = "PendingItems"
+  readonly isRetryable = true
+}
+
+export const process = Effect.fn("process")(function* (
+  records: ReadonlyArray<StreamRecord>
+): Effect.fn.Return<ProcessResult, never, DedupCache | DocumentSink.DocumentSink> {
+  const cache = yield* DedupCache
+  const sink = yield* DocumentSink.DocumentSink
+  const failed: Array<ProcessFailure> = []
+
+  // Decode; group stream records by record id (a batch can hold the same id twice after a redrive).
+  const byId = new Map<string, { envelope: TelemetryEnvelope; sequenceNumbers: Array<string> }>()
+  for (const record of records) {
+    const decoded = decodeEnvelope(record.data)
+    if (Either.isLeft(decoded)) {
+      failed.push({ sequenceNumber: record.sequenceNumber, reason: decoded.left.reason, retryable: false })
+      continue
+    }
+    const id = decoded.right.record.id
+    const group = byId.get(id)
+    if (group === undefined)
+      byId.set(id, { envelope: decoded.right, sequenceNumbers: [record.sequenceNumber] })
+    else group.sequenceNumbers.push(record.sequenceNumber)
+  }
+
+  const ids = [...byId.keys()]
+  const seen = yield* cache.seen(ids)
+  const toWrite = ids.filter((_, i) => seen[i] !== true).map((id) => byId.get(id)!.envelope)
+
+  const outcomes = toWrite.length > 0 ? yield* writeWithRetries(sink, cache, toWrite) : new Map()
+
+  let written = 0
+  let skipped = 0
+  ids.forEach((id, i) => {
+    const group = byId.get(id)!
+    const outcome = outcomes.get(id)
+    if (seen[i] === true) skipped += group.sequenceNumbers.length
+    else if (outcome?._tag === "Written") {
+      written += 1
+      // Further copies of the id in this batch are duplicates.
+      skipped += group.sequenceNumbers.length - 1
+    } else {
+      const reason = outcome?.reason ?? "not written"
+      for (const sequenceNumber of group.sequenceNumbers) {
+        failed.push({ sequenceNumber, recordId: id, reason, retryable: outcome?._tag !== "Rejected" })
+      }
+    }
+  })
+
+  yield* Metric.incrementBy(Metrics.duplicatesSkipped, skipped)
+  yield* Metric.incrementBy(Metrics.recordsWritten, written)
+  yield* Metric.incrementBy(Metrics.recordsFailed, failed.length)
+  return { written, skipped, failed }
+})
+
+/**
+ * Writes the documents, then writes again only the items still retryable, until
+ * `Schedules.sinkWrite` gives up. Each item that lands is marked in the cache and its delay
+ * recorded as soon as it is confirmed. Returns the last outcome of every id.
+ */
+const writeWithRetries = (
+  sink: DocumentSink.Service,
+  cache: DedupCache["Type"],
+  envelopes: ReadonlyArray<TelemetryEnvelope>
+): Effect.Effect<ReadonlyMap<string, DocumentSink.WriteOutcome>> => {
+  const outcomes = new Map<string, DocumentSink.WriteOutcome>()
+  const documents = envelopes.map(toDocument)
+  const attempt = Effect.suspend(() => {
+    const pending = envelopes.flatMap((envelope, i) =>
+      outcomes.get(envelope.record.id)?._tag === "Written" ||
+      outcomes.get(envelope.record.id)?._tag === "Rejected"
+        ? []
+        : [{ envelope, document: documents[i]! }]
+    )
+    return sink.write(pending.map((p) => p.document)).pipe(
+      Effect.catchAll((error) => {
+        const outcome: DocumentSink.WriteOutcome = {
+          _tag: error.isRetryable ? "Retryable" : "Rejected",
+          reason: error.message
+        }
+        return Effect.succeed(pending.map(() => outcome))
+      }),
+      Effect.flatMap((answers) => {
+        const landed: Array<TelemetryEnvelope> = []
+        pending.forEach((p, i) => {
+          const outcome = answers[i] ?? { _tag: "Retryable", reason: "the sink gave no answer for this item" }
+          outcomes.set(p.envelope.record.id, outcome)
+          if (outcome._tag === "Written") landed.push(p.envelope)
+        })
+        const stillPending = pending.some((p) => outcomes.get(p.envelope.record.id)?._tag === "Retryable")
+        return markWritten(cache, landed).pipe(
+          Effect.zipRight(
+            stillPending
+              ? Effect.zipRight(Metric.increment(Metrics.sinkRetries), Effect.fail(new PendingItems()))
+              : Effect.void
+          )
+        )
+      })
+    )
+  })
+  return attempt.pipe(
+    Effect.retry({ schedule: Schedules.sinkWrite, while: (e) => e.isRetryable }),
+    Effect.ignore,
+    Effect.as(outcomes)
+  )
+}
+
+/** Marks newly written ids in the cache and records their end-to-end delay. */
+const markWritten = (
+  cache: DedupCache["Type"],
+  landed: ReadonlyArray<TelemetryEnvelope>
+): Effect.Effect<void> =>
+  landed.length === 0
+    ? Effect.void
+    : Effect.gen(function* () {
+        yield* cache.markProcessed(landed.map((e) => e.record.id))
+        const now = yield* Clock.currentTimeMillis
+        for (const e of landed) yield* Metric.update(Metrics.endToEndDelay, now - e.receivedAt)
+      })
+
+/**
+ * The Lambda side of the processor: the event's records through `process`, and the records that
+ * failed as a `batchItemFailures` response (Kinesis checkpoints before the lowest of them).
+ */
+export const processKinesisEvent = (
+  event: LambdaEvents.KinesisEvent
+): Effect.Effect<
+  LambdaEvents.BatchResponse & { readonly result: ProcessResult },
+  never,
+  DedupCache | DocumentSink.DocumentSink
+> =>
+  process(event.Records.map(LambdaEvents.toStreamRecord)).pipe(
+    Effect.map((result) => ({
+      result,
+      batchItemFailures: [...result.failed]
+        .sort((a, b) => compareSequenceNumbers(a.sequenceNumber, b.sequenceNumber))
+        .map((f) => ({ itemIdentifier: f.sequenceNumber }))
+    }))
+  )

@@ -1,0 +1,144 @@
+/**
+ * The redriver: puts records parked in the fallback queue back into the stream.
+ *
+ * Per message: when every record is stored, the message is done. When the stream takes some and
+ * refuses others, the refused ones are parked again as a new message and the original is done,
+ * so stored records are not put twice. When the stream refuses the whole call (outage), the
+ * message is reported failed and comes back after the queue's visibility timeout — that timeout
+ * is the retry delay. A body that is not a fallback message is reported failed too, so the queue's
+ * redrive policy moves it to its dead-letter queue after `maxReceiveCount` receives: kept, never
+ * dropped.
+ */
+import { Effect, Either, Metric } from "effect"
+import * as FallbackQueue from "../FallbackQueue.js"
+import type * as LambdaEvents from "../LambdaEvents.js"
+import * as Metrics from "../Metrics.js"
+import * as RecordStream from "../RecordStream.js"
+import { encodeEnvelope, type TelemetryEnvelope } from "../Telemetry.js"
+import { decodeFallbackMessage, encodeFallbackMessages } from "./fallbackMessages.js"
+
+export interface ParkedMessage {
+  readonly messageId: string
+  readonly body: string
+}
+
+export interface RedriveFailure {
+  readonly messageId: string
+  readonly reason: string
+}
+
+export interface RedriveResult {
+  /** Records now in the stream. */
+  readonly stored: number
+  /** Records the stream refused that were parked again in a new message. */
+  readonly reparked: number
+  /** Messages to leave on the queue (their records come back after the visibility timeout). */
+  readonly failed: ReadonlyArray<RedriveFailure>
+}
+
+export interface RedriveOptions {
+  readonly streamLimits?: RecordStream.Limits
+  readonly queueLimits?: FallbackQueue.Limits
+}
+
+interface Entry extends RecordStream.PutEntry {
+  readonly message: number
+  readonly index: number
+  readonly envelope: TelemetryEnvelope
+}
+
+export const redrive = Effect.fn("redrive")(function* (
+  messages: ReadonlyArray<ParkedMessage>,
+  options: RedriveOptions = {}
+): Effect.fn.Return<RedriveResult, never, RecordStream.RecordStream | FallbackQueue.FallbackQueue> {
+  const stream = yield* RecordStream.RecordStream
+  const queue = yield* FallbackQueue.FallbackQueue
+  const failures = new Map<number, string>()
+  const entries: Array<Entry> = []
+  messages.forEach((m, message) => {
+    const decoded = decodeFallbackMessage(m.body)
+    if (Either.isLeft(decoded)) {
+      failures.set(message, decoded.left)
+      return
+    }
+    decoded.right.forEach((envelope, index) =>
+      entries.push({
+        message,
+        index,
+        envelope,
+        partitionKey: envelope.record.id,
+        data: encodeEnvelope(envelope)
+      })
+    )
+  })
+
+  const refused: Array<Entry> = []
+  let stored = 0
+  yield* Effect.forEach(
+    RecordStream.chunkEntries(entries, options.streamLimits),
+    (chunk) =>
+      stream.putRecords(chunk).pipe(
+        Effect.map((outcomes) => {
+          chunk.forEach((entry, i) => {
+            if (outcomes[i]?._tag === "Stored") stored++
+            else refused.push(entry)
+          })
+        }),
+        Effect.catchTag("RecordStreamError", (error) =>
+          Effect.sync(() => {
+            for (const entry of chunk)
+              failures.set(entry.message, `stream refused the call: ${error.message}`)
+          })
+        )
+      ),
+    { concurrency: 4 }
+  )
+
+  // Re-park what was refused entry by entry, for messages not already failing as a whole.
+  const toRepark = refused.filter((e) => !failures.has(e.message))
+  let reparked = 0
+  if (toRepark.length > 0) {
+    const packed = encodeFallbackMessages(
+      toRepark.map((e, index) => ({ index, data: e.data })),
+      options.queueLimits ?? FallbackQueue.defaultLimits
+    )
+    for (const batch of packed.batches) {
+      const outcomes = yield* queue.send(batch.map((p) => p.message)).pipe(Effect.either)
+      batch.forEach((p, i) => {
+        const outcome = Either.isRight(outcomes) ? outcomes.right[i] : undefined
+        if (outcome?._tag === "Sent") reparked += p.indexes.length
+        else {
+          const reason = Either.isLeft(outcomes) ? outcomes.left.message : (outcome?.message ?? "not sent")
+          for (const index of p.indexes)
+            failures.set(toRepark[index]!.message, `could not park refused records: ${reason}`)
+        }
+      })
+    }
+  }
+
+  yield* Metric.incrementBy(Metrics.recordsRedriven, stored)
+  return {
+    stored,
+    reparked,
+    failed: [...failures].map(([message, reason]) => ({ messageId: messages[message]!.messageId, reason }))
+  }
+})
+
+/** The Lambda side of the redriver: failed messages are reported so that SQS keeps them. */
+export const redriveSqsEvent = (
+  event: LambdaEvents.SqsEvent,
+  options: RedriveOptions = {}
+): Effect.Effect<
+  LambdaEvents.BatchResponse & { readonly result: RedriveResult },
+  never,
+  RecordStream.RecordStream | FallbackQueue.FallbackQueue
+> =>
+  redrive(
+    event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
+    options
+  ).pipe(
+    Effect.map((result) => ({
+      result,
+      batchItemFailures: result.failed.map((f) => ({ itemIdentifier: f.messageId }))
+    }))
+  )

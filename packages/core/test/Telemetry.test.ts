@@ -1,0 +1,54 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either } from "effect"
+import { decodeEnvelope, decodeRecord, encodeEnvelope, TelemetryEnvelope } from "../src/Telemetry.js"
+
+const valid = { id: "r-1", type: "cpu", timestamp: "2026-11-24T10:00:00.000Z", payload: { value: 0.7 } }
+
+describe("Telemetry", () => {
+  it("accepts a valid record and ignores unknown top-level fields", () => {
+    const decoded = decodeRecord({ ...valid, extra: true })
+    expect(Either.isRight(decoded)).toBe(true)
+  })
+
+  it.each([
+    [{ ...valid, id: "" }, "id: must not be empty"],
+    [{ ...valid, id: "x".repeat(257) }, "id: must be at most 256 characters"],
+    [{ ...valid, timestamp: "yesterday" }, "timestamp: must be an ISO-8601 timestamp"],
+    [{ ...valid, timestamp: "2026-13-45T10:00:00Z" }, "timestamp: is not a real date"],
+    [{ ...valid, payload: "x" }, "payload: Expected"],
+    [{ ...valid, type: 42 }, "type: Expected string"],
+    [{ id: "a" }, "type: is missing"],
+    [null, "Expected"]
+  ])("refuses %j with the path of the bad field", (input, message) => {
+    const decoded = decodeRecord(input)
+    expect(Either.isLeft(decoded)).toBe(true)
+    if (Either.isLeft(decoded)) expect(decoded.left.reason).toContain(message)
+  })
+
+  it("reports every problem of a record, not just the first", () => {
+    const decoded = decodeRecord({ id: "", type: "", timestamp: "no", payload: [] })
+    if (Either.isRight(decoded)) throw new Error("expected a failure")
+    for (const field of ["id:", "type:", "timestamp:", "payload:"])
+      expect(decoded.left.reason).toContain(field)
+  })
+
+  it("round-trips an envelope through stream bytes", () => {
+    const record = Either.getOrThrow(decodeRecord(valid))
+    const envelope = new TelemetryEnvelope({ tenant: "acme", receivedAt: 1_700_000_000_000, record })
+    const back = decodeEnvelope(encodeEnvelope(envelope))
+    expect(Either.getOrThrow(back)).toEqual(envelope)
+  })
+
+  it("refuses stream bytes that are not UTF-8 JSON envelopes, with a reason", () => {
+    const notUtf8 = decodeEnvelope(new Uint8Array([0xff, 0xfe, 0x00]))
+    expect(Either.isLeft(notUtf8) && notUtf8.left.reason).toBe("record data is not valid UTF-8")
+    const notJson = decodeEnvelope(new TextEncoder().encode("{oops"))
+    expect(Either.isLeft(notJson)).toBe(true)
+    const wrongShape = decodeEnvelope(
+      new TextEncoder().encode(JSON.stringify({ tenant: "a", receivedAt: -1 }))
+    )
+    if (Either.isRight(wrongShape)) throw new Error("expected a failure")
+    expect(wrongShape.left.reason).toContain("receivedAt")
+    expect(wrongShape.left.reason).toContain("record")
+  })
+})

@@ -82,7 +82,7 @@ export interface FingerprintSetOptions {
 export const maxCapacity = 2 ** 28
 
 /** Highest load factor of the hash table. */
-const maxLoad = 0.75
+const maxLoad = 0.7
 
 // Lane constants (MurmurHash3 for lane 1, xxHash32 primes for lane 2).
 const C1 = 0xcc9e2d51 | 0
@@ -171,17 +171,15 @@ const checkInteger = (name: string, value: unknown, min: number, max: number): n
 export class FingerprintSet {
   readonly capacity: number
   readonly evictionBatch: number
-  /** Number of hash table slots (a power of two). */
+  /** Number of hash table slots: `ceil(capacity / maxLoad)`, always more than `capacity`. */
   readonly slots: number
 
   /** Fingerprints in insertion order: `lo` at 2p, `hi` at 2p + 1. */
   readonly #ring: Uint32Array
-  /** 0 = empty; else (tag bits of `lo`) | (ring position + 1). */
+  /** Fingerprints by slot: `lo` at 2s, `hi` at 2s + 1; (0, 0) is an empty slot. */
   readonly #table: Uint32Array
-  readonly #slotMask: number
-  readonly #posMask: number
-  /** Complement of `#posMask` as an int32: selects the tag bits. */
-  readonly #tagMask: number
+  /** `slots / 2^32`: the home slot of `hi` is `floor(hi × #scale)`. */
+  readonly #scale: number
 
   /** Ring position of the oldest entry. */
   #head = 0
@@ -196,19 +194,10 @@ export class FingerprintSet {
         : checkInteger("evictionBatch", options.evictionBatch, 1, capacity)
     this.capacity = capacity
     this.evictionBatch = evictionBatch
-
-    let slots = 2
-    while (slots * maxLoad < capacity) slots *= 2
-    this.slots = slots
-    this.#slotMask = slots - 1
-
-    // Cells store position + 1 ∈ [1, capacity]: that needs bitLength(capacity) bits (≤ 29).
-    const posBits = 32 - Math.clz32(capacity)
-    this.#posMask = 2 ** posBits - 1
-    this.#tagMask = ~this.#posMask
-
+    this.slots = Math.ceil(capacity / maxLoad)
+    this.#scale = this.slots / 2 ** 32
     this.#ring = new Uint32Array(2 * capacity)
-    this.#table = new Uint32Array(slots)
+    this.#table = new Uint32Array(2 * this.slots)
   }
 
   /** Number of ids held; never more than `capacity`. */
@@ -244,81 +233,78 @@ export class FingerprintSet {
     if (slot >= 0) return
     if (this.#size === this.capacity) {
       this.#evictOldest(this.evictionBatch)
-      // Backward shifts may have moved cells: probe again for the first empty slot.
-      slot = this.#emptySlot(hi)
-    } else {
-      slot = ~slot
+      // Backward shifts may have moved entries into the slot found above: probe again.
+      slot = this.#find(hi, lo)
     }
+    slot = ~slot
+    const table = this.#table
+    // (0, 0) marks an empty slot; the one fingerprint equal to it is stored as (1, 0) instead.
+    const storedLo = (lo | hi) === 0 ? 1 : lo
+    table[2 * slot] = storedLo
+    table[2 * slot + 1] = hi
     let pos = this.#head + this.#size
     if (pos >= this.capacity) pos -= this.capacity
     const ring = this.#ring
-    ring[2 * pos] = lo
+    ring[2 * pos] = storedLo
     ring[2 * pos + 1] = hi
-    this.#table[slot] = (lo & this.#tagMask) | (pos + 1)
     this.#size++
   }
 
   /** The slot holding the fingerprint, or `~slot` of the empty slot that ended the probe. */
-  #find(hi: number, lo: number): number {
+  #find(hi: number, rawLo: number): number {
+    const lo = (rawLo | hi) === 0 ? 1 : rawLo
     const table = this.#table
-    const ring = this.#ring
-    const slotMask = this.#slotMask
-    const posMask = this.#posMask
-    const tagMask = this.#tagMask
-    const tag = lo & tagMask
-    let i = hi & slotMask
+    const slots = this.slots
+    let i = (hi * this.#scale) >>> 0
     for (;;) {
-      const cell = table[i]!
-      if (cell === 0) return ~i
-      if ((cell & tagMask) === tag) {
-        const p = (cell & posMask) - 1
-        if (ring[2 * p] === lo && ring[2 * p + 1] === hi) return i
-      }
-      i = (i + 1) & slotMask
+      const a = table[2 * i]!
+      const b = table[2 * i + 1]!
+      if (a === lo && b === hi) return i
+      if ((a | b) === 0) return ~i
+      i = i + 1 === slots ? 0 : i + 1
     }
-  }
-
-  #emptySlot(hi: number): number {
-    const table = this.#table
-    const slotMask = this.#slotMask
-    let i = hi & slotMask
-    while (table[i] !== 0) i = (i + 1) & slotMask
-    return i
   }
 
   /** Removes the `count` oldest entries (`count` ≤ size). */
   #evictOldest(count: number): void {
     const table = this.#table
     const ring = this.#ring
-    const slotMask = this.#slotMask
-    const posMask = this.#posMask
+    const slots = this.slots
+    const scale = this.#scale
     const capacity = this.capacity
     let head = this.#head
     for (let n = 0; n < count; n++) {
-      // Find the cell pointing at ring position `head`.
-      const target = head + 1
-      let i = ring[2 * head + 1]! & slotMask
+      const lo = ring[2 * head]!
+      const hi = ring[2 * head + 1]!
+      let i = (hi * scale) >>> 0
       for (;;) {
-        const cell = table[i]!
-        if ((cell & posMask) === target) break
-        if (cell === 0) throw new Error("FingerprintSet: internal error, evicted entry not in table")
-        i = (i + 1) & slotMask
+        const a = table[2 * i]!
+        const b = table[2 * i + 1]!
+        if (a === lo && b === hi) break
+        if ((a | b) === 0) throw new Error("FingerprintSet: internal error, evicted entry not in table")
+        i = i + 1 === slots ? 0 : i + 1
       }
-      // Backward-shift deletion: pull later cells of the cluster into the hole when their home
-      // slot is at or before the hole (cyclically), so every entry stays reachable from its home.
+      // Backward-shift deletion: pull later entries of the cluster into the hole when their home
+      // slot is at or before the hole (cyclically), so every entry stays reachable from its home
+      // and no tombstones are needed.
       let j = i
       for (;;) {
-        j = (j + 1) & slotMask
-        const cell = table[j]!
-        if (cell === 0) break
-        const p = (cell & posMask) - 1
-        const home = ring[2 * p + 1]! & slotMask
-        if (((j - home) & slotMask) >= ((j - i) & slotMask)) {
-          table[i] = cell
+        j = j + 1 === slots ? 0 : j + 1
+        const a = table[2 * j]!
+        const b = table[2 * j + 1]!
+        if ((a | b) === 0) break
+        let fromHome = j - ((b * scale) >>> 0)
+        if (fromHome < 0) fromHome += slots
+        let fromHole = j - i
+        if (fromHole < 0) fromHole += slots
+        if (fromHome >= fromHole) {
+          table[2 * i] = a
+          table[2 * i + 1] = b
           i = j
         }
       }
-      table[i] = 0
+      table[2 * i] = 0
+      table[2 * i + 1] = 0
       head = head + 1 === capacity ? 0 : head + 1
     }
     this.#head = head

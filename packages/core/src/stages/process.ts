@@ -7,7 +7,7 @@
  * handler can report a partial batch failure. It never fails as a whole: a failure it cannot
  * handle is reported per record, so the event source mapping retries only what is needed.
  */
-import { Clock, Effect, Either, Metric } from "effect"
+import { Clock, Effect, Either, Metric, Schema } from "effect"
 import { DedupCache } from "../DedupCache.js"
 import * as DocumentSink from "../DocumentSink.js"
 import * as LambdaEvents from "../LambdaEvents.js"
@@ -184,4 +184,30 @@ export const processKinesisEvent = (
         .sort((a, b) => compareSequenceNumbers(a.sequenceNumber, b.sequenceNumber))
         .map((f) => ({ itemIdentifier: f.sequenceNumber }))
     }))
+  )
+
+/** The batch had records that could not be saved (for mappings without partial batch response). */
+export class BatchFailed extends Schema.TaggedError<BatchFailed>()("BatchFailed", {
+  failed: Schema.Number,
+  firstReason: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * For an event source mapping without `ReportBatchItemFailures`: any record that could not be
+ * saved fails the whole invocation, since Lambda would read a partial response as success and
+ * move past records that were never written.
+ */
+export const processKinesisEventOrFail = (
+  event: LambdaEvents.KinesisEvent
+): Effect.Effect<ProcessResult, BatchFailed, DedupCache | DocumentSink.DocumentSink> =>
+  process(event.Records.map(LambdaEvents.toStreamRecord)).pipe(
+    Effect.filterOrFail(
+      (result) => result.failed.length === 0,
+      (result) =>
+        new BatchFailed({ failed: result.failed.length, firstReason: result.failed[0]?.reason ?? "" })
+    )
   )

@@ -1,0 +1,558 @@
+/**
+ * An emulation of Lambda's Kinesis event source mapping (ESM) over a `MemoryStream`: it polls every
+ * shard, builds Kinesis events, invokes a handler and reacts to its outcome the way Lambda does
+ * (reference §2.1–§2.4 and §2.6), so that a processor's failure handling can be tested end to end
+ * without AWS.
+ *
+ * Guarantees:
+ * - one batch in flight per shard (ParallelizationFactor 1); records reach the handler in sequence
+ *   order, and a shard is blocked while its batch is retried;
+ * - a batch is flushed when it reaches `batchSize`, when the batching window elapses, or when one
+ *   more record would push the event over Lambda's 6 MB synchronous payload limit;
+ * - errors follow the §2.3 reference algorithm: bisection on function error (without consuming
+ *   retry attempts), partial batch responses (§2.4), retry and age limits, and an `OnFailureRecord`
+ *   (§2.6) for every discarded batch before the checkpoint moves past it.
+ *
+ * Choices where AWS documents nothing (§2.3 "not precisely documented"):
+ * - both halves of a bisected batch inherit the attempt count of the batch they came from; each
+ *   half then counts its own attempts;
+ * - a partial batch response consumes one attempt even when it made progress (the ⚠ in §2.3);
+ * - the record age is checked before every invocation, the first included: a batch whose oldest
+ *   record is older than `maximumRecordAgeInSeconds`, or older than the stream's retention (the
+ *   records are gone from the stream), is discarded with condition `RecordAgeExceeded` (LocalStack's
+ *   name; §0 #16);
+ * - `approximateInvokeCount` counts the invocations of the discarded batch in its final shape: a
+ *   bisected half or the remainder after a partial response starts a new count;
+ * - a failed batch is retried after `retryDelayMillis` (default: the poll interval). Lambda retries
+ *   promptly but not in a tight loop, and a delay makes the retries visible to `TestClock`;
+ * - the on-failure record is resent while the destination answers with a retryable error (the shard
+ *   stays blocked meanwhile); a non-retryable refusal is counted in `onFailureDropped` and the shard
+ *   moves on, since resending the same record cannot succeed;
+ * - a handler response that is not an object (a string, a number) is treated like an empty
+ *   response: success.
+ */
+import { type FailureDestination, LambdaEvents, OnFailure, type RecordStream } from "@spillway/core"
+import { Clock, Data, Effect, Exit, Random, Schedule, type Scope } from "effect"
+import type * as MemoryStream from "./MemoryStream.js"
+
+export type StartingPosition = "TRIM_HORIZON" | "LATEST"
+
+export interface Config {
+  /** Where a shard without a checkpoint starts: the oldest retained record, or only new records. */
+  readonly startingPosition: StartingPosition
+  /** Maximum records per invocation, 1–10,000. @default 100 */
+  readonly batchSize?: number
+  /** How long to wait for a batch to fill, 0–300 s. @default 0 */
+  readonly maximumBatchingWindowInSeconds?: number
+  /** Lambda polls each shard about once per second; polling resumes at once after a full batch. @default 1000 */
+  readonly pollIntervalMillis?: number
+  /** Pause before a failed batch (or a bisected half) is invoked again. @default pollIntervalMillis */
+  readonly retryDelayMillis?: number
+  /** −1 (retry until the records expire) … 10,000. @default -1 */
+  readonly maximumRetryAttempts?: number
+  /** −1 (no limit) or 60 … 604,800. @default -1 */
+  readonly maximumRecordAgeInSeconds?: number
+  /** @default false */
+  readonly bisectBatchOnFunctionError?: boolean
+  /** `FunctionResponseTypes: ["ReportBatchItemFailures"]`. @default false */
+  readonly reportBatchItemFailures?: boolean
+  /** @default "arn:aws:lambda:<stream region>:<stream account>:function:spillway-processor" */
+  readonly functionArn?: string
+  /** Written to `awsRegion` of each event record. @default the stream's region */
+  readonly region?: string
+  /** Written to `invokeIdentityArn` of each event record. @default "arn:aws:iam::<account>:role/spillway-processor" */
+  readonly roleArn?: string
+  /** Receives an `OnFailureRecord` for every discarded batch. @default none: discarded batches are only counted */
+  readonly onFailure?: FailureDestination.Service
+}
+
+/** A configuration value outside the range the Lambda API accepts. */
+export class InvalidConfig extends Data.TaggedError("InvalidEventSourceConfig")<{
+  readonly option: string
+  readonly message: string
+}> {}
+
+/**
+ * The function under test. Its success value is the function's response (read as a partial batch
+ * response when `reportBatchItemFailures` is on); a failure or a defect is a function error.
+ */
+export type Handler<R> = (event: LambdaEvents.KinesisEvent) => Effect.Effect<unknown, unknown, R>
+
+export interface Counters {
+  readonly invocations: number
+  /** Invocations that failed or died ("Unhandled"). */
+  readonly functionErrors: number
+  /** Invocations answered with a valid partial batch response naming at least one record. */
+  readonly partialFailures: number
+  /** Partial batch responses with an invalid identifier, treated as complete failures. */
+  readonly invalidResponses: number
+  readonly bisections: number
+  /** Invocations that redelivered records: retries, bisected halves, remainders after a partial response. */
+  readonly retries: number
+  readonly batchesDiscarded: number
+  readonly recordsDiscarded: number
+  readonly onFailureRecordsSent: number
+  /** On-failure records refused with a non-retryable error and therefore lost. */
+  readonly onFailureDropped: number
+  /** Records handed to the handler, redeliveries included. */
+  readonly recordsDelivered: number
+  /** Records the checkpoint passed because the handler succeeded with them (each counted once). */
+  readonly recordsSucceeded: number
+  /** Polls that failed (stream outage); the poll is simply tried again. */
+  readonly pollErrors: number
+}
+
+export interface EventSource {
+  readonly functionArn: string
+  /** Per shard, the sequence number of the last record done with; `undefined` before the first one. */
+  readonly checkpoints: Effect.Effect<Readonly<Record<string, string | undefined>>>
+  readonly counters: Effect.Effect<Counters>
+  /** No batch is being collected or processed, and every checkpoint is at its shard's tip. */
+  readonly isIdle: Effect.Effect<boolean>
+}
+
+/** Lambda's synchronous invocation payload limit (6 MB), which caps the size of one event. */
+export const maxPayloadBytes = 6_291_456
+
+export type ResponseVerdict =
+  | { readonly _tag: "Success" }
+  | { readonly _tag: "Partial"; readonly index: number }
+  | { readonly _tag: "Invalid"; readonly reason: string }
+
+const success: ResponseVerdict = { _tag: "Success" }
+
+/**
+ * Reads a handler's response as a partial batch response (§2.4): `index` is the position in `batch`
+ * of the lowest failed sequence number. Empty, `null` or missing lists mean success; an entry
+ * without `itemIdentifier` (a misspelled key), an empty or non-string identifier, or one that names
+ * no record of the batch makes the whole batch fail.
+ */
+export const interpretResponse = (
+  response: unknown,
+  batch: ReadonlyArray<{ readonly sequenceNumber: string }>
+): ResponseVerdict => {
+  if (response === null || typeof response !== "object" || !("batchItemFailures" in response)) return success
+  const failures: unknown = response.batchItemFailures
+  if (failures === null || failures === undefined) return success
+  if (!Array.isArray(failures)) return { _tag: "Invalid", reason: "batchItemFailures is not a list" }
+  if (failures.length === 0) return success
+  const positions = new Map(batch.map((record, index) => [record.sequenceNumber, index]))
+  let lowest = Number.POSITIVE_INFINITY
+  for (const failure of failures as ReadonlyArray<unknown>) {
+    if (failure === null || typeof failure !== "object" || !("itemIdentifier" in failure)) {
+      return { _tag: "Invalid", reason: "a batchItemFailures entry has no itemIdentifier" }
+    }
+    const identifier = failure.itemIdentifier
+    if (typeof identifier !== "string" || identifier === "") {
+      return { _tag: "Invalid", reason: "an itemIdentifier is empty or not a string" }
+    }
+    const position = positions.get(identifier)
+    if (position === undefined) {
+      return { _tag: "Invalid", reason: `itemIdentifier ${identifier} is not a sequence number of the batch` }
+    }
+    lowest = Math.min(lowest, position)
+  }
+  return { _tag: "Partial", index: lowest }
+}
+
+interface Resolved {
+  readonly startingPosition: StartingPosition
+  readonly batchSize: number
+  readonly windowMillis: number
+  readonly pollIntervalMillis: number
+  readonly retryDelayMillis: number
+  readonly maximumRetryAttempts: number
+  readonly maxAgeMillis: number | undefined
+  readonly bisect: boolean
+  readonly reportBatchItemFailures: boolean
+  readonly functionArn: string
+  readonly region: string
+  readonly roleArn: string
+  readonly onFailure: FailureDestination.Service | undefined
+}
+
+const integerIn = (
+  option: string,
+  value: number,
+  min: number,
+  max: number
+): Effect.Effect<number, InvalidConfig> =>
+  Number.isInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(
+        new InvalidConfig({ option, message: `${option} must be an integer in ${min}..${max}, got ${value}` })
+      )
+
+/** Checks a configuration against the ranges of the Lambda API (§2.1) and fills in the defaults. */
+export const resolveConfig = (
+  config: Config,
+  stream: Pick<MemoryStream.Service, "region" | "accountId">
+): Effect.Effect<Resolved, InvalidConfig> =>
+  Effect.gen(function* () {
+    if (config.startingPosition !== "TRIM_HORIZON" && config.startingPosition !== "LATEST") {
+      return yield* new InvalidConfig({
+        option: "startingPosition",
+        message: `startingPosition must be TRIM_HORIZON or LATEST, got ${String(config.startingPosition)}`
+      })
+    }
+    const batchSize = yield* integerIn("batchSize", config.batchSize ?? 100, 1, 10_000)
+    const window = yield* integerIn(
+      "maximumBatchingWindowInSeconds",
+      config.maximumBatchingWindowInSeconds ?? 0,
+      0,
+      300
+    )
+    const pollIntervalMillis = yield* integerIn(
+      "pollIntervalMillis",
+      config.pollIntervalMillis ?? 1000,
+      1,
+      3_600_000
+    )
+    const retryDelayMillis = yield* integerIn(
+      "retryDelayMillis",
+      config.retryDelayMillis ?? pollIntervalMillis,
+      1,
+      3_600_000
+    )
+    const maximumRetryAttempts = yield* integerIn(
+      "maximumRetryAttempts",
+      config.maximumRetryAttempts ?? -1,
+      -1,
+      10_000
+    )
+    const maximumRecordAge = config.maximumRecordAgeInSeconds ?? -1
+    if (maximumRecordAge !== -1) yield* integerIn("maximumRecordAgeInSeconds", maximumRecordAge, 60, 604_800)
+    const region = config.region ?? stream.region
+    return {
+      startingPosition: config.startingPosition,
+      batchSize,
+      windowMillis: window * 1000,
+      pollIntervalMillis,
+      retryDelayMillis,
+      maximumRetryAttempts,
+      maxAgeMillis: maximumRecordAge === -1 ? undefined : maximumRecordAge * 1000,
+      bisect: config.bisectBatchOnFunctionError ?? false,
+      reportBatchItemFailures: config.reportBatchItemFailures ?? false,
+      functionArn:
+        config.functionArn ?? `arn:aws:lambda:${region}:${stream.accountId}:function:spillway-processor`,
+      region,
+      roleArn: config.roleArn ?? `arn:aws:iam::${stream.accountId}:role/spillway-processor`,
+      onFailure: config.onFailure
+    }
+  })
+
+type FailureKind = "Unhandled" | "InvalidResponse"
+
+/** A batch as it is being retried: bisection and partial responses replace it with smaller ones. */
+interface WorkItem {
+  readonly records: ReadonlyArray<RecordStream.StreamRecord>
+  attempts: number
+  invocations: number
+  /** Its records were handed to the handler before (so any invocation of it is a retry). */
+  readonly redelivery: boolean
+  /** Why its last invocation (or its parent's) failed, for the on-failure record. */
+  failure: FailureKind | undefined
+}
+
+interface ShardState {
+  readonly shardId: string
+  checkpoint: string | undefined
+  inFlight: boolean
+}
+
+const uuid: Effect.Effect<string> = Effect.map(
+  Effect.all(Array.from({ length: 16 }, () => Random.nextIntBetween(0, 256))),
+  (bytes) => {
+    bytes[6] = (bytes[6]! & 0x0f) | 0x40
+    bytes[8] = (bytes[8]! & 0x3f) | 0x80
+    const hex = bytes.map((byte) => byte.toString(16).padStart(2, "0")).join("")
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  }
+)
+
+const iso = (epochMillis: number): string => new Date(epochMillis).toISOString()
+
+/**
+ * Starts polling every shard of `stream` in fibers that live as long as the surrounding scope.
+ * Fails only on an invalid configuration; handler failures are the mapping's business.
+ */
+export const start = <R>(
+  stream: MemoryStream.Service,
+  handler: Handler<R>,
+  config: Config
+): Effect.Effect<EventSource, InvalidConfig, Scope.Scope | R> =>
+  Effect.gen(function* () {
+    const cfg = yield* resolveConfig(config, stream)
+    const retentionMillis = stream.retentionHours * 3_600_000
+    const eventContext = { streamArn: stream.streamArn, region: cfg.region, roleArn: cfg.roleArn }
+    const counters = {
+      invocations: 0,
+      functionErrors: 0,
+      partialFailures: 0,
+      invalidResponses: 0,
+      bisections: 0,
+      retries: 0,
+      batchesDiscarded: 0,
+      recordsDiscarded: 0,
+      onFailureRecordsSent: 0,
+      onFailureDropped: 0,
+      recordsDelivered: 0,
+      recordsSucceeded: 0,
+      pollErrors: 0
+    }
+
+    const tips = yield* stream.shardTips
+    const states = new Map<string, ShardState>(
+      stream.shardIds.map((shardId) => [
+        shardId,
+        {
+          shardId,
+          checkpoint: cfg.startingPosition === "LATEST" ? tips[shardId] : undefined,
+          inFlight: false
+        }
+      ])
+    )
+
+    const sleep = (millis: number) => Effect.sleep(millis)
+
+    /** One GetRecords from the checkpoint; `undefined` when the stream did not answer. */
+    const poll = (state: ShardState) =>
+      stream.getRecords(state.shardId, { after: state.checkpoint, limit: cfg.batchSize }).pipe(
+        Effect.map((result): ReadonlyArray<RecordStream.StreamRecord> | undefined => result.records),
+        Effect.catchAll(() =>
+          Effect.sync(() => {
+            counters.pollErrors++
+            return undefined
+          })
+        )
+      )
+
+    /** The longest prefix whose event stays within the synchronous payload limit (at least one record). */
+    const cutToPayload = (records: ReadonlyArray<RecordStream.StreamRecord>) => {
+      let bytes = Buffer.byteLength('{"Records":[]}')
+      let count = 0
+      for (const record of records) {
+        const size =
+          Buffer.byteLength(JSON.stringify(LambdaEvents.fromStreamRecord(record, eventContext))) + 1
+        if (count > 0 && bytes + size > maxPayloadBytes) break
+        bytes += size
+        count++
+      }
+      return records.slice(0, count)
+    }
+
+    /** Waits for records, then for the batch to fill or the batching window to close. */
+    const collectBatch = (state: ShardState) =>
+      Effect.gen(function* () {
+        while (true) {
+          let records = yield* poll(state)
+          if (records === undefined || records.length === 0) {
+            yield* sleep(cfg.pollIntervalMillis)
+            continue
+          }
+          const windowEnd = (yield* Clock.currentTimeMillis) + cfg.windowMillis
+          while (true) {
+            const batch = cutToPayload(records)
+            const full = batch.length < records.length || batch.length >= cfg.batchSize
+            const now = yield* Clock.currentTimeMillis
+            if (full || now >= windowEnd) {
+              state.inFlight = true
+              return { records: batch, full }
+            }
+            yield* sleep(Math.min(cfg.pollIntervalMillis, windowEnd - now))
+            records = (yield* poll(state)) ?? records
+          }
+        }
+      })
+
+    const advance = (state: ShardState, records: ReadonlyArray<RecordStream.StreamRecord>) => {
+      const last = records.at(-1)
+      if (last !== undefined) state.checkpoint = last.sequenceNumber
+    }
+
+    const invoke = (item: WorkItem) =>
+      Effect.gen(function* () {
+        item.invocations++
+        counters.invocations++
+        counters.recordsDelivered += item.records.length
+        if (item.redelivery || item.invocations > 1) counters.retries++
+        const event: LambdaEvents.KinesisEvent = {
+          Records: item.records.map((record) => LambdaEvents.fromStreamRecord(record, eventContext))
+        }
+        // `suspend` also turns a handler that throws instead of returning an Effect into a defect.
+        const exit = yield* Effect.exit(Effect.suspend(() => handler(event)))
+        if (Exit.isFailure(exit)) return { _tag: "FunctionError" } as const
+        return cfg.reportBatchItemFailures ? interpretResponse(exit.value, item.records) : success
+      }).pipe(
+        Effect.withSpan("KinesisEventSource.invoke", {
+          attributes: { shardId: item.records[0]!.shardId, batchSize: item.records.length }
+        })
+      )
+
+    const sendOnFailure = (destination: FailureDestination.Service, record: OnFailure.OnFailureRecord) =>
+      destination.send(record).pipe(
+        // Lambda keeps trying a destination that is temporarily down; the shard waits meanwhile.
+        Effect.retry({
+          schedule: Schedule.spaced(cfg.retryDelayMillis),
+          while: (error: FailureDestination.FailureDestinationError) => error.isRetryable
+        }),
+        Effect.matchEffect({
+          onFailure: () =>
+            Effect.sync(() => {
+              counters.onFailureDropped++
+            }),
+          onSuccess: () =>
+            Effect.sync(() => {
+              counters.onFailureRecordsSent++
+            })
+        })
+      )
+
+    const discard = (state: ShardState, item: WorkItem, condition: typeof OnFailure.Condition.Type) =>
+      Effect.gen(function* () {
+        counters.batchesDiscarded++
+        counters.recordsDiscarded += item.records.length
+        const destination = cfg.onFailure
+        if (destination !== undefined) {
+          const now = yield* Clock.currentTimeMillis
+          const requestId = yield* uuid
+          const first = item.records[0]!
+          const last = item.records.at(-1)!
+          const record = new OnFailure.OnFailureRecord({
+            requestContext: {
+              requestId,
+              functionArn: cfg.functionArn,
+              condition,
+              approximateInvokeCount: item.invocations
+            },
+            responseContext: {
+              statusCode: 200,
+              executedVersion: "$LATEST",
+              ...(item.failure === "Unhandled" ? { functionError: "Unhandled" } : {})
+            },
+            version: "1.0",
+            timestamp: iso(now),
+            KinesisBatchInfo: new OnFailure.KinesisBatchInfo({
+              shardId: state.shardId,
+              startSequenceNumber: first.sequenceNumber,
+              endSequenceNumber: last.sequenceNumber,
+              approximateArrivalOfFirstRecord: iso(first.approximateArrivalTimestamp),
+              approximateArrivalOfLastRecord: iso(last.approximateArrivalTimestamp),
+              batchSize: item.records.length,
+              streamArn: stream.streamArn
+            })
+          })
+          yield* sendOnFailure(destination, record)
+        }
+        advance(state, item.records)
+      })
+
+    const tooOld = (item: WorkItem, now: number): boolean => {
+      const oldest = item.records.reduce(
+        (min, record) => Math.min(min, record.approximateArrivalTimestamp),
+        Number.POSITIVE_INFINITY
+      )
+      return (
+        (cfg.maxAgeMillis !== undefined && now - oldest > cfg.maxAgeMillis) || now - oldest > retentionMillis
+      )
+    }
+
+    const exhausted = (item: WorkItem): boolean =>
+      cfg.maximumRetryAttempts !== -1 && item.attempts > cfg.maximumRetryAttempts
+
+    /** §2.3: runs one polled batch to completion (success or discard); the checkpoint ends after it. */
+    const processBatch = (state: ShardState, batch: ReadonlyArray<RecordStream.StreamRecord>) =>
+      Effect.gen(function* () {
+        const pending: Array<WorkItem> = [
+          { records: batch, attempts: 0, invocations: 0, redelivery: false, failure: undefined }
+        ]
+        while (pending.length > 0) {
+          let item = pending.shift()!
+          while (true) {
+            if (tooOld(item, yield* Clock.currentTimeMillis)) {
+              yield* discard(state, item, "RecordAgeExceeded")
+              break
+            }
+            const verdict = yield* invoke(item)
+            if (verdict._tag === "Success") {
+              counters.recordsSucceeded += item.records.length
+              advance(state, item.records)
+              break
+            }
+            if (verdict._tag === "Partial") {
+              counters.partialFailures++
+              // Records before the lowest failure are done: the checkpoint moves to just before it,
+              // and only the remainder (successful later records included) is sent again.
+              const done = item.records.slice(0, verdict.index)
+              counters.recordsSucceeded += done.length
+              advance(state, done)
+              item = {
+                records: item.records.slice(verdict.index),
+                attempts: item.attempts + 1,
+                invocations: 0,
+                redelivery: true,
+                failure: undefined
+              }
+            } else {
+              const failure: FailureKind = verdict._tag === "FunctionError" ? "Unhandled" : "InvalidResponse"
+              if (failure === "Unhandled") counters.functionErrors++
+              else counters.invalidResponses++
+              if (cfg.bisect && item.records.length > 1) {
+                // Splitting does not consume an attempt; the first half goes first to keep order.
+                counters.bisections++
+                const middle = Math.ceil(item.records.length / 2)
+                const half = (records: ReadonlyArray<RecordStream.StreamRecord>): WorkItem => ({
+                  records,
+                  attempts: item.attempts,
+                  invocations: 0,
+                  redelivery: true,
+                  failure
+                })
+                pending.unshift(half(item.records.slice(0, middle)), half(item.records.slice(middle)))
+                yield* sleep(cfg.retryDelayMillis)
+                break
+              }
+              item.attempts++
+              item.failure = failure
+            }
+            if (exhausted(item)) {
+              yield* discard(state, item, "RetryAttemptsExhausted")
+              break
+            }
+            yield* sleep(cfg.retryDelayMillis)
+          }
+        }
+        state.inFlight = false
+      })
+
+    const runShard = (state: ShardState) =>
+      Effect.gen(function* () {
+        while (true) {
+          const batch = yield* collectBatch(state)
+          yield* processBatch(state, batch.records)
+          // A full batch means the shard has more to give: poll again at once, as Lambda does.
+          if (!batch.full) yield* sleep(cfg.pollIntervalMillis)
+        }
+      })
+
+    for (const state of states.values()) {
+      yield* Effect.forkScoped(runShard(state))
+    }
+
+    return {
+      functionArn: cfg.functionArn,
+      checkpoints: Effect.sync(() =>
+        Object.fromEntries([...states.values()].map((state) => [state.shardId, state.checkpoint]))
+      ),
+      counters: Effect.sync(() => ({ ...counters })),
+      isIdle: Effect.map(stream.shardTips, (current) =>
+        [...states.values()].every((state) => {
+          if (state.inFlight) return false
+          const tip = current[state.shardId]
+          return (
+            tip === undefined || (state.checkpoint !== undefined && BigInt(state.checkpoint) >= BigInt(tip))
+          )
+        })
+      )
+    } satisfies EventSource
+  }).pipe(Effect.withSpan("KinesisEventSource.start"))

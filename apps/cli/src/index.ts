@@ -1,0 +1,4 @@
+/**
+ * @spillway/cli: the `spillway` command (local pipeline, simulator).
+ */
+export {}

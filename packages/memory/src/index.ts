@@ -1,6 +1,7 @@
 export * as KinesisEventSource from "./KinesisEventSource.js"
 export * as MemoryFailureDestination from "./MemoryFailureDestination.js"
 export * as MemoryIndex from "./MemoryIndex.js"
+export * as MemoryPipeline from "./MemoryPipeline.js"
 export * as MemoryQueue from "./MemoryQueue.js"
 export * as MemoryStream from "./MemoryStream.js"
 export * as SqsEventSource from "./SqsEventSource.js"

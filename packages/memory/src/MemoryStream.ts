@@ -214,6 +214,18 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
     let throttledEntries = 0
     let rejectedCalls = 0
 
+    // Records are in sequence order: binary search keeps polling O(log n) on long shards.
+    const firstAfter = (records: ReadonlyArray<RecordStream.StreamRecord>, sequence: bigint): number => {
+      let lo = 0
+      let hi = records.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (BigInt(records[mid]!.sequenceNumber) > sequence) hi = mid
+        else lo = mid + 1
+      }
+      return lo
+    }
+
     const shardFor = (partitionKey: string): ShardState => {
       const h = hashKeyOf(partitionKey)
       return shards.find((shard) => shard.start <= h && h <= shard.end)!
@@ -383,10 +395,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
           )
         )
       }
-      return shard.records.filter((record) => {
-        const sequence = BigInt(record.sequenceNumber)
-        return start <= sequence && sequence <= end
-      })
+      return shard.records.slice(firstAfter(shard.records, start - 1n), firstAfter(shard.records, end))
     })
 
     const getRecords = Effect.fn("MemoryStream.getRecords")(function* (
@@ -408,10 +417,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         return yield* Effect.fail(streamError("InvalidRequest", `${options.after} is not a sequence number`))
       }
       trim(now)
-      const after = options.after === undefined ? undefined : BigInt(options.after)
-      const first =
-        after === undefined ? 0 : shard.records.findIndex((record) => BigInt(record.sequenceNumber) > after)
-      const from = first === -1 ? shard.records.length : first
+      const from = options.after === undefined ? 0 : firstAfter(shard.records, BigInt(options.after))
       const records = shard.records.slice(from, from + options.limit)
       const next = shard.records[from + records.length]
       return {

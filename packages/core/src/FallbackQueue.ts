@@ -9,6 +9,8 @@ export interface OutgoingMessage {
   /** Unique within one `send` call (SQS batch entry id: ≤ 80 chars of `[A-Za-z0-9_-]`). */
   readonly id: string
   readonly body: string
+  /** SQS `DelaySeconds` (0–900): the message stays invisible this long after it is sent. */
+  readonly delaySeconds?: number
 }
 
 export type SendOutcome =

@@ -42,6 +42,14 @@ export const sinkWrite = Schedule.exponential("100 millis", 2).pipe(
   Schedule.upTo("20 seconds")
 )
 
+/**
+ * Redriver → fallback queue, for records the stream refused one by one (per-shard throttling).
+ * They are parked again as a new message that SQS holds back (`DelaySeconds`) for 1, 2, 4 …
+ * seconds by attempt, capped at 60 (SQS allows 900), so a hot shard is not hammered in a loop
+ * while its per-second budget is spent.
+ */
+export const reparkDelaySeconds = (attempt: number): number => Math.min(60, 2 ** Math.max(0, attempt - 1))
+
 /** Event source mapping → on-failure destination. Losing this record loses the pointer to the batch. */
 export const failureDestinationSend = Schedule.exponential("200 millis", 2).pipe(
   Schedule.either(Schedule.spaced("10 seconds")),

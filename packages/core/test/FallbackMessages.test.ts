@@ -37,7 +37,7 @@ describe("fallback messages", () => {
           expect(bytes).toBeLessThanOrEqual(limits.maxBatchBytes)
           for (const m of batch) {
             expect(Buffer.byteLength(m.message.body)).toBeLessThanOrEqual(limits.maxMessageBytes)
-            decoded.push(...Either.getOrThrow(decodeFallbackMessage(m.message.body)))
+            decoded.push(...Either.getOrThrow(decodeFallbackMessage(m.message.body)).records)
           }
         }
         expect(decoded).toEqual(envelopes)
@@ -48,5 +48,23 @@ describe("fallback messages", () => {
   it("says why a body is not a fallback message", () => {
     const result = decodeFallbackMessage('{"version":2,"records":[]}')
     expect(Either.isLeft(result) && result.left).toContain("version")
+  })
+})
+
+describe("fallback message attempts", () => {
+  it("carry the redrive attempt and the SQS delay, and default to attempt 0", () => {
+    const data = encodeEnvelope(envelope("a", 1))
+    const limits: Limits = { maxEntriesPerCall: 10, maxMessageBytes: 10_000, maxBatchBytes: 10_000 }
+    const [batch] = encodeFallbackMessages([{ index: 0, data }], limits, {
+      attempt: 3,
+      delaySeconds: 4
+    }).batches
+    const message = batch![0]!.message
+    expect(message.delaySeconds).toBe(4)
+    expect(Either.getOrThrow(decodeFallbackMessage(message.body)).attempt).toBe(3)
+    const [plain] = encodeFallbackMessages([{ index: 0, data }], limits).batches
+    expect(plain![0]!.message.delaySeconds).toBeUndefined()
+    const legacy = `{"version":1,"records":[${new TextDecoder().decode(data)}]}`
+    expect(Either.getOrThrow(decodeFallbackMessage(legacy)).attempt).toBe(0)
   })
 })

@@ -118,6 +118,9 @@ export interface Handle extends FallbackQueue.Service {
 /** Control of an in-memory queue: fault injection and observation, next to the `FallbackQueue` it serves. */
 export class MemoryQueue extends Context.Tag("spillway/memory/MemoryQueue")<MemoryQueue, Handle>() {}
 
+/** SQS's ceiling for `DelaySeconds` (15 minutes). */
+const maxDelaySeconds = 900
+
 /** SQS's hard ceiling for a visibility timeout, and for the total time since a receive. */
 const maxVisibilitySeconds = 43_200
 
@@ -285,6 +288,13 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
         if (ids.has(message.id))
           return yield* invalid("BatchEntryIdsNotDistinct", `Id ${message.id} repeated.`)
         ids.add(message.id)
+        const delay = message.delaySeconds ?? 0
+        if (!Number.isInteger(delay) || delay < 0 || delay > maxDelaySeconds) {
+          return yield* invalid(
+            "InvalidParameterValue",
+            `Value ${delay} for parameter DelaySeconds is invalid. Reason: Must be between 0 and ${maxDelaySeconds}.`
+          )
+        }
         totalBytes += Buffer.byteLength(message.body, "utf8")
       }
       if (totalBytes > limits.maxBatchBytes) {
@@ -330,7 +340,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
           sentAt: now,
           deadLetterQueueSourceArn: undefined,
           receiveCount: 0,
-          visibleAt: now,
+          visibleAt: now + (message.delaySeconds ?? 0) * 1000,
           receiptHandle: undefined,
           receivedAt: now,
           firstReceivedAt: undefined

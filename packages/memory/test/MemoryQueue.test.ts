@@ -351,3 +351,24 @@ describe("MemoryQueue faults and layer", () => {
     }).pipe(Effect.provide(MemoryQueue.layerMemory({ region: "eu-west-1", accountId: "111122223333" })))
   )
 })
+
+describe("MemoryQueue DelaySeconds", () => {
+  it.effect("holds a delayed message back for its delay, and refuses a delay outside 0–900", () =>
+    Effect.gen(function* () {
+      const queue = yield* MemoryQueue.make()
+      yield* queue.send([
+        { id: "now", body: "now" },
+        { id: "later", body: "later", delaySeconds: 5 }
+      ])
+      expect((yield* queue.receive({ maxMessages: 10 })).map((m) => m.body)).toEqual(["now"])
+      yield* TestClock.adjust("4999 millis")
+      expect(yield* queue.receive({ maxMessages: 10 })).toEqual([])
+      yield* TestClock.adjust("1 millis")
+      expect((yield* queue.receive({ maxMessages: 10 })).map((m) => m.body)).toEqual(["later"])
+      for (const delaySeconds of [-1, 901, 1.5]) {
+        const error = yield* Effect.flip(queue.send([{ id: "x", body: "x", delaySeconds }]))
+        expect(error.message).toContain("DelaySeconds")
+      }
+    })
+  )
+})

@@ -9,6 +9,8 @@ import { formatParseError, TelemetryEnvelope } from "../Telemetry.js"
 
 export const FallbackMessage = Schema.Struct({
   version: Schema.Literal(1),
+  /** How many times the redriver has parked these records again (0 when the collector parked them). */
+  attempt: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 0 }),
   records: Schema.Array(TelemetryEnvelope)
 })
 const FallbackMessageJson = Schema.parseJson(FallbackMessage)
@@ -28,9 +30,8 @@ export interface PackedMessage {
   readonly indexes: ReadonlyArray<number>
 }
 
-const header = '{"version":1,"records":['
 const footer = "]}"
-const overhead = header.length + footer.length
+const headerOf = (attempt: number) => `{"version":1,"attempt":${attempt},"records":[`
 
 /**
  * Packs records into messages of at most `maxMessageBytes`, and messages into `send` batches of at
@@ -38,8 +39,11 @@ const overhead = header.length + footer.length
  */
 export const encodeFallbackMessages = (
   records: ReadonlyArray<Packable>,
-  limits: FallbackQueue.Limits
+  limits: FallbackQueue.Limits,
+  options: { readonly attempt?: number; readonly delaySeconds?: number } = {}
 ): { readonly batches: ReadonlyArray<ReadonlyArray<PackedMessage>> } => {
+  const header = headerOf(options.attempt ?? 0)
+  const overhead = header.length + footer.length
   const messages: Array<{ parts: Array<string>; indexes: Array<number>; bytes: number }> = []
   let current: (typeof messages)[number] | undefined
   for (const record of records) {
@@ -64,10 +68,12 @@ export const encodeFallbackMessages = (
       batch = []
       batchBytes = 0
     }
-    batch.push({
-      message: { id: `m${batch.length}`, body: header + m.parts.join(",") + footer },
-      indexes: m.indexes
-    })
+    const body = header + m.parts.join(",") + footer
+    const message: FallbackQueue.OutgoingMessage =
+      options.delaySeconds === undefined || options.delaySeconds === 0
+        ? { id: `m${batch.length}`, body }
+        : { id: `m${batch.length}`, body, delaySeconds: options.delaySeconds }
+    batch.push({ message, indexes: m.indexes })
     batchBytes += m.bytes
   }
   if (batch.length > 0) batches.push(batch)
@@ -77,8 +83,8 @@ export const encodeFallbackMessages = (
 /** Reads a fallback message body; a body that is not one fails with the reason. */
 export const decodeFallbackMessage = (
   body: string
-): Either.Either<ReadonlyArray<TelemetryEnvelope>, string> =>
+): Either.Either<{ readonly records: ReadonlyArray<TelemetryEnvelope>; readonly attempt: number }, string> =>
   Either.match(decodeEither(body), {
     onLeft: (e) => Either.left(`fallback message is malformed: ${formatParseError(e)}`),
-    onRight: (m) => Either.right(m.records)
+    onRight: (m) => Either.right({ records: m.records, attempt: m.attempt })
   })

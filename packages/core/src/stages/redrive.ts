@@ -2,8 +2,8 @@
  * The redriver: puts records parked in the fallback queue back into the stream.
  *
  * Per message: when every record is stored, the message is done. When the stream takes some and
- * refuses others, the refused ones are parked again as a new message and the original is done,
- * so stored records are not put twice. When the stream refuses the whole call (outage), the
+ * refuses others, the refused ones are parked again as a new message, held back by
+ * `Schedules.reparkDelaySeconds`, and the original is done, so stored records are not put twice. When the stream refuses the whole call (outage), the
  * message is reported failed and comes back after the queue's visibility timeout — that timeout
  * is the retry delay. A body that is not a fallback message is reported failed too, so the queue's
  * redrive policy moves it to its dead-letter queue after `maxReceiveCount` receives: kept, never
@@ -14,6 +14,7 @@ import * as FallbackQueue from "../FallbackQueue.js"
 import type * as LambdaEvents from "../LambdaEvents.js"
 import * as Metrics from "../Metrics.js"
 import * as RecordStream from "../RecordStream.js"
+import * as Schedules from "../Schedules.js"
 import { encodeEnvelope, type TelemetryEnvelope } from "../Telemetry.js"
 import { decodeFallbackMessage, encodeFallbackMessages } from "./fallbackMessages.js"
 
@@ -54,6 +55,7 @@ export const redrive = Effect.fn("redrive")(function* (
   const stream = yield* RecordStream.RecordStream
   const queue = yield* FallbackQueue.FallbackQueue
   const failures = new Map<number, string>()
+  const attempts = new Map<number, number>()
   const entries: Array<Entry> = []
   messages.forEach((m, message) => {
     const decoded = decodeFallbackMessage(m.body)
@@ -61,7 +63,8 @@ export const redrive = Effect.fn("redrive")(function* (
       failures.set(message, decoded.left)
       return
     }
-    decoded.right.forEach((envelope, index) =>
+    attempts.set(message, decoded.right.attempt)
+    decoded.right.records.forEach((envelope, index) =>
       entries.push({
         message,
         index,
@@ -98,9 +101,11 @@ export const redrive = Effect.fn("redrive")(function* (
   const toRepark = refused.filter((e) => !failures.has(e.message))
   let reparked = 0
   if (toRepark.length > 0) {
+    const attempt = 1 + Math.max(...toRepark.map((e) => attempts.get(e.message) ?? 0))
     const packed = encodeFallbackMessages(
       toRepark.map((e, index) => ({ index, data: e.data })),
-      options.queueLimits ?? FallbackQueue.defaultLimits
+      options.queueLimits ?? FallbackQueue.defaultLimits,
+      { attempt, delaySeconds: Schedules.reparkDelaySeconds(attempt) }
     )
     for (const batch of packed.batches) {
       const outcomes = yield* queue.send(batch.map((p) => p.message)).pipe(Effect.either)

@@ -1,5 +1,5 @@
 /** Shared helpers for the end-to-end pipeline tests: record factories and settling on TestClock. */
-import { Duration, Effect, TestClock } from "effect"
+import { Duration, Effect, Fiber, TestClock } from "effect"
 import type { Pipeline } from "../../src/MemoryPipeline.js"
 
 export const apiKey = "demo-key"
@@ -50,4 +50,15 @@ export const indexReport = (pipeline: Pipeline, ids: ReadonlyArray<string>) =>
       if (writes > 1) writtenMoreThanOnce.push(id)
     }
     return { count, missing, writtenMoreThanOnce }
+  })
+
+/** Runs `effect` in a fiber while moving the test clock in `step`s, for effects that sleep (latency, backoff). */
+export const whileClockRuns = <A, E>(
+  effect: Effect.Effect<A, E>,
+  step: Duration.DurationInput = "100 millis"
+) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(effect)
+    while (fiber.unsafePoll() === null) yield* TestClock.adjust(step)
+    return yield* Fiber.join(fiber)
   })

@@ -1,6 +1,19 @@
 /**
- * @spillway/aws: layers for the core services on the AWS SDK v3 and the OpenSearch client.
- * Empty until the AWS backends issue lands; nothing here is exported yet, so nothing can be
- * mistaken for a working backend.
+ * @spillway/aws: the core services on the AWS SDK v3 and the OpenSearch client. Every SDK client
+ * is a scoped layer of its own (`KinesisClient`, `SqsClient`, ...); each service layer needs its
+ * client and offers `layer(options)` and `layerConfig` (read from `Config`, failing at start with
+ * the name of a missing or malformed variable). `ClientConfig` says how SDK retries and the core
+ * `Schedules` divide the work.
  */
-export {}
+export * as ClientConfig from "./ClientConfig.js"
+export * as FirehoseArchive from "./FirehoseArchive.js"
+export * as FirehoseClient from "./FirehoseClient.js"
+export * as FirehoseSink from "./FirehoseSink.js"
+export * as KinesisClient from "./KinesisClient.js"
+export * as KinesisRecordStream from "./KinesisRecordStream.js"
+export * as OpenSearchClient from "./OpenSearchClient.js"
+export * as OpenSearchSink from "./OpenSearchSink.js"
+export * as S3Client from "./S3Client.js"
+export * as SqsClient from "./SqsClient.js"
+export * as SqsFailureDestination from "./SqsFailureDestination.js"
+export * as SqsFallbackQueue from "./SqsFallbackQueue.js"

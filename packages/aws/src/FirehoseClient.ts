@@ -1,0 +1,30 @@
+/**
+ * The Amazon Data Firehose SDK client as a scoped service (see `ClientConfig` for region, endpoint,
+ * HTTP handler and the retry policy every client shares).
+ */
+import * as Firehose from "@aws-sdk/client-firehose"
+import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import * as ClientConfig from "./ClientConfig.js"
+import { scopedClient } from "./internal/scopedClient.js"
+
+export class FirehoseClient extends Context.Tag("spillway/aws/FirehoseClient")<
+  FirehoseClient,
+  Firehose.FirehoseClient
+>() {}
+
+export const make = (
+  options: ClientConfig.ClientOptions
+): Effect.Effect<Firehose.FirehoseClient, never, Scope.Scope> =>
+  scopedClient(() => new Firehose.FirehoseClient(ClientConfig.sdkClientConfig(options)))
+
+export const layer = (options: ClientConfig.ClientOptions): Layer.Layer<FirehoseClient> =>
+  Layer.scoped(FirehoseClient, make(options))
+
+/** Region and endpoint from `Config` (`AWS_REGION`, `AWS_ENDPOINT_URL_FIREHOSE`, `AWS_ENDPOINT_URL`). */
+export const layerConfig = (
+  overrides: Partial<ClientConfig.ClientOptions> = {}
+): Layer.Layer<FirehoseClient, ConfigError.ConfigError> =>
+  Layer.scoped(
+    FirehoseClient,
+    Effect.flatMap(ClientConfig.clientOptions("FIREHOSE"), (options) => make({ ...options, ...overrides }))
+  )

@@ -1,0 +1,372 @@
+/**
+ * `RecordStream` on Kinesis Data Streams (reference §1), through the SDK v3 client.
+ *
+ * Guarantees:
+ * - `putRecords` answers once per entry in request order, from each result entry's `ErrorCode`
+ *   (the SDK never retries these; the caller does). A call over the PutRecords limits is split with
+ *   `RecordStream.chunkEntries` and sent chunk after chunk; if a later chunk fails as a whole, its
+ *   entries and the following ones are answered `Failed` (never the earlier, stored ones, which a
+ *   caller would otherwise put twice) — only a failure of the first chunk fails the call.
+ * - whole-call errors become `RecordStreamError` reasons: throttling → `Throttled`; 5xx, network and
+ *   timeouts → `Unavailable`; missing stream or shard → `NotFound`; invalid arguments →
+ *   `InvalidRequest`; credentials and KMS key problems → `AccessDenied`.
+ * - `readRange` reads with `GetShardIterator AT_SEQUENCE_NUMBER` and follows `NextShardIterator`
+ *   until it passes the end of the range, renewing an expired iterator after the last record read.
+ *   Kinesis removes records only by retention, so when the record at the start of the range is no
+ *   longer there the read fails `TrimmedByRetention` instead of returning a shorter range.
+ */
+import {
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  PutRecordsCommand,
+  type PutRecordsResultEntry
+} from "@aws-sdk/client-kinesis"
+import { RecordStream } from "@spillway/core"
+import { Config, type ConfigError, Effect, Either, Layer, Option } from "effect"
+import * as ClientConfig from "./ClientConfig.js"
+import * as AwsErrors from "./internal/awsErrors.js"
+import { KinesisClient } from "./KinesisClient.js"
+
+export interface Options {
+  readonly streamName: string
+  /** The stream's ARN, as Lambda names it in events and on-failure records. */
+  readonly streamArn: string
+  /** @default RecordStream.defaultLimits */
+  readonly limits?: RecordStream.Limits
+  /** `Limit` of each GetRecords call in `readRange`, 1–10,000. @default 10000 */
+  readonly readPageSize?: number
+  /** Iterator renewals allowed in a row without reading a record before `readRange` gives up. @default 3 */
+  readonly maxIteratorRenewals?: number
+}
+
+const throttlingNames: ReadonlySet<string> = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "LimitExceededException",
+  // Not in the SDK's throttling list (reference §1.4), but a retry after a pause is what helps.
+  "KMSThrottlingException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException"
+])
+
+const invalidNames: ReadonlySet<string> = new Set([
+  "InvalidArgumentException",
+  "ValidationException",
+  "SerializationException"
+])
+
+/** The reason for a whole-call failure of a Kinesis data-plane operation. */
+export const reasonOf = (failure: AwsErrors.AwsFailure): RecordStream.ErrorReason => {
+  if (throttlingNames.has(failure.name) || failure.status === 429) return "Throttled"
+  if (failure.name === "ResourceNotFoundException") return "NotFound"
+  if (failure.name.startsWith("KMS") || AwsErrors.authErrorNames.has(failure.name)) return "AccessDenied"
+  if (invalidNames.has(failure.name)) return "InvalidRequest"
+  // A stream being updated still takes writes on AWS; an emulator may refuse them for a moment.
+  if (failure.name === "ResourceInUseException") return "Unavailable"
+  if (failure.status === undefined || failure.status >= 500) return "Unavailable"
+  return "InvalidRequest"
+}
+
+const streamError = (reason: RecordStream.ErrorReason, message: string) =>
+  new RecordStream.RecordStreamError({ reason, message })
+
+const fromSdk =
+  (operation: string) =>
+  (error: unknown): RecordStream.RecordStreamError => {
+    const failure = AwsErrors.inspect(error)
+    return streamError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`)
+  }
+
+const sequenceNumberPattern = /^(0|[1-9]\d{0,128})$/
+
+const outcomeOf = (entry: PutRecordsResultEntry | undefined): RecordStream.PutOutcome => {
+  if (entry?.ErrorCode !== undefined) {
+    return {
+      _tag: "Failed",
+      // Only these two codes are documented per entry; anything else is treated as the retryable one.
+      errorCode:
+        entry.ErrorCode === "ProvisionedThroughputExceededException"
+          ? "ProvisionedThroughputExceededException"
+          : "InternalFailure",
+      message: entry.ErrorMessage ?? entry.ErrorCode
+    }
+  }
+  if (entry?.ShardId !== undefined && entry.SequenceNumber !== undefined) {
+    return { _tag: "Stored", shardId: entry.ShardId, sequenceNumber: entry.SequenceNumber }
+  }
+  return {
+    _tag: "Failed",
+    errorCode: "InternalFailure",
+    message: "PutRecords returned no result for this entry"
+  }
+}
+
+export const make = (options: Options): Effect.Effect<RecordStream.Service, never, KinesisClient> =>
+  Effect.gen(function* () {
+    const client = yield* KinesisClient
+    const { streamName, streamArn } = options
+    const limits = options.limits ?? RecordStream.defaultLimits
+    const readPageSize = options.readPageSize ?? 10_000
+    const maxRenewals = options.maxIteratorRenewals ?? 3
+    if (!Number.isInteger(readPageSize) || readPageSize < 1 || readPageSize > 10_000) {
+      return yield* Effect.dieMessage(
+        `KinesisRecordStream: readPageSize must be 1–10000, got ${readPageSize}`
+      )
+    }
+
+    const putChunk = (chunk: ReadonlyArray<RecordStream.PutEntry>) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          client.send(
+            new PutRecordsCommand({
+              StreamName: streamName,
+              Records: chunk.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
+            }),
+            { abortSignal: signal }
+          ),
+        catch: fromSdk("PutRecords")
+      }).pipe(Effect.map((output) => chunk.map((_, i) => outcomeOf(output.Records?.[i]))))
+
+    const putRecords = Effect.fn("KinesisRecordStream.putRecords")(function* (
+      entries: ReadonlyArray<RecordStream.PutEntry>
+    ) {
+      if (entries.length === 0)
+        return yield* streamError("InvalidRequest", "PutRecords needs at least one entry")
+      const chunks = RecordStream.chunkEntries(entries, limits)
+      const outcomes: Array<RecordStream.PutOutcome> = []
+      for (const [index, chunk] of chunks.entries()) {
+        const answer = yield* Effect.either(putChunk(chunk))
+        if (Either.isRight(answer)) {
+          outcomes.push(...answer.right)
+          continue
+        }
+        if (index === 0) return yield* answer.left
+        const failed: RecordStream.PutOutcome = {
+          _tag: "Failed",
+          errorCode:
+            answer.left.reason === "Throttled" ? "ProvisionedThroughputExceededException" : "InternalFailure",
+          message: answer.left.message
+        }
+        for (const _ of chunks.slice(index).flat()) outcomes.push(failed)
+        break
+      }
+      return outcomes
+    })
+
+    const iterator = (
+      shardId: string,
+      type: "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER",
+      sequence: string
+    ) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          client.send(
+            new GetShardIteratorCommand({
+              StreamName: streamName,
+              ShardId: shardId,
+              ShardIteratorType: type,
+              StartingSequenceNumber: sequence
+            }),
+            { abortSignal: signal }
+          ),
+        catch: fromSdk("GetShardIterator")
+      }).pipe(
+        Effect.flatMap((output) =>
+          output.ShardIterator === undefined
+            ? Effect.fail(streamError("Unavailable", `GetShardIterator returned no iterator for ${shardId}`))
+            : Effect.succeed(output.ShardIterator)
+        )
+      )
+
+    type Page =
+      | { readonly _tag: "Page"; readonly output: GetRecordsCommandOutput }
+      | { readonly _tag: "Expired" }
+
+    const getRecords = (shardIterator: string): Effect.Effect<Page, RecordStream.RecordStreamError> =>
+      Effect.tryPromise({
+        try: (signal) =>
+          client.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: readPageSize }), {
+            abortSignal: signal
+          }),
+        catch: (error) => error
+      }).pipe(
+        Effect.map((output): Page => ({ _tag: "Page", output })),
+        Effect.catchAll((error) =>
+          AwsErrors.inspect(error).name === "ExpiredIteratorException"
+            ? Effect.succeed<Page>({ _tag: "Expired" })
+            : Effect.fail(fromSdk("GetRecords")(error))
+        )
+      )
+
+    const readRange = Effect.fn("KinesisRecordStream.readRange")(function* (range: RecordStream.ShardRange) {
+      const { shardId, startSequenceNumber, endSequenceNumber } = range
+      if (
+        !sequenceNumberPattern.test(startSequenceNumber) ||
+        !sequenceNumberPattern.test(endSequenceNumber)
+      ) {
+        return yield* streamError("InvalidRequest", "sequence numbers must be decimal strings")
+      }
+      const start = BigInt(startSequenceNumber)
+      const end = BigInt(endSequenceNumber)
+      if (start > end) return yield* streamError("InvalidRequest", "range start is after its end")
+      const trimmed = () =>
+        streamError(
+          "TrimmedByRetention",
+          `record ${startSequenceNumber} of ${shardId} is no longer in stream ${streamName} (trimmed by retention)`
+        )
+
+      const records: Array<RecordStream.StreamRecord> = []
+      let last: string | undefined
+      let renewals = 0
+      let shardIterator = yield* iterator(shardId, "AT_SEQUENCE_NUMBER", startSequenceNumber)
+      while (true) {
+        const page = yield* getRecords(shardIterator)
+        if (page._tag === "Expired") {
+          // Iterators live five minutes; a fresh one resumes just after the last record kept.
+          if (++renewals > maxRenewals) {
+            return yield* streamError("Unavailable", `shard iterator of ${shardId} kept expiring`)
+          }
+          shardIterator = yield* last === undefined
+            ? iterator(shardId, "AT_SEQUENCE_NUMBER", startSequenceNumber)
+            : iterator(shardId, "AFTER_SEQUENCE_NUMBER", last)
+          continue
+        }
+        const { output } = page
+        const batch = output.Records ?? []
+        if (batch.length > 0) renewals = 0
+        for (const record of batch) {
+          const sequenceNumber = record.SequenceNumber ?? ""
+          const sequence = sequenceNumberPattern.test(sequenceNumber) ? BigInt(sequenceNumber) : undefined
+          if (sequence === undefined) {
+            return yield* streamError("Unavailable", `GetRecords returned a record without a sequence number`)
+          }
+          // An AT_SEQUENCE_NUMBER read starts at that record when it is still held.
+          if (last === undefined && sequence !== start) return yield* trimmed()
+          if (sequence > end) return records
+          records.push({
+            shardId,
+            sequenceNumber,
+            partitionKey: record.PartitionKey ?? "",
+            data: record.Data ?? new Uint8Array(0),
+            approximateArrivalTimestamp: record.ApproximateArrivalTimestamp?.getTime() ?? 0
+          })
+          last = sequenceNumber
+          if (sequence === end) return records
+        }
+        // A closed shard read to its end, or an empty page at the tip: nothing more will come.
+        const atTip = batch.length === 0 && (output.MillisBehindLatest ?? 0) === 0
+        if (output.NextShardIterator === undefined || atTip) {
+          return last === undefined ? yield* trimmed() : records
+        }
+        shardIterator = output.NextShardIterator
+      }
+    })
+
+    return RecordStream.RecordStream.of({ streamArn, putRecords, readRange })
+  })
+
+export const layer = (options: Options): Layer.Layer<RecordStream.RecordStream, never, KinesisClient> =>
+  Layer.effect(RecordStream.RecordStream, make(options))
+
+/** Which stream, as configured: by ARN (preferred) or by name. */
+export type StreamTarget =
+  | { readonly _tag: "Arn"; readonly streamArn: string; readonly streamName: string }
+  | { readonly _tag: "Name"; readonly streamName: string }
+
+/**
+ * `STREAM_ARN` (preferred: no call at start) or `STREAM_NAME`. With a name only, the layer asks
+ * Kinesis for the ARN when it starts, which also proves the stream exists.
+ */
+export const streamTarget: Config.Config<StreamTarget> = Config.all([
+  Config.option(
+    Config.string("STREAM_ARN").pipe(
+      Config.mapOrFail((arn) =>
+        Either.flatMap(ClientConfig.parseArn("kinesis", arn), (parts) =>
+          parts.resource.startsWith("stream/") && parts.resource.length > "stream/".length
+            ? Either.right<StreamTarget>({
+                _tag: "Arn",
+                streamArn: arn,
+                streamName: parts.resource.slice("stream/".length)
+              })
+            : Either.left(ClientConfig.invalid("must end in stream/<stream name>"))
+        )
+      )
+    )
+  ),
+  Config.option(
+    Config.string("STREAM_NAME").pipe(
+      Config.validate({
+        message: "must be 1–128 characters of [a-zA-Z0-9_.-]",
+        validation: (name) => /^[a-zA-Z0-9_.-]{1,128}$/.test(name)
+      })
+    )
+  )
+]).pipe(
+  Config.mapOrFail(([arn, name]) =>
+    Option.match(arn, {
+      onSome: Either.right,
+      onNone: () =>
+        Option.match(name, {
+          onSome: (streamName) => Either.right<StreamTarget>({ _tag: "Name", streamName }),
+          onNone: () => Either.left(ClientConfig.missing("STREAM_ARN", "set STREAM_ARN (or STREAM_NAME)"))
+        })
+    })
+  )
+)
+
+/** Resolves a configured stream to the name and ARN `make` needs. */
+export const resolve = (
+  target: StreamTarget
+): Effect.Effect<
+  { readonly streamName: string; readonly streamArn: string },
+  RecordStream.RecordStreamError,
+  KinesisClient
+> =>
+  target._tag === "Arn"
+    ? Effect.succeed({ streamName: target.streamName, streamArn: target.streamArn })
+    : Effect.flatMap(KinesisClient, (client) =>
+        Effect.tryPromise({
+          try: (signal) =>
+            client.send(new DescribeStreamSummaryCommand({ StreamName: target.streamName }), {
+              abortSignal: signal
+            }),
+          catch: (error) => {
+            const failure = AwsErrors.inspect(error)
+            return streamError(
+              reasonOf(failure),
+              `STREAM_NAME=${target.streamName}: DescribeStreamSummary: ${AwsErrors.describe(failure)}`
+            )
+          }
+        }).pipe(
+          Effect.flatMap((output) => {
+            const streamArn = output.StreamDescriptionSummary?.StreamARN
+            return streamArn === undefined
+              ? Effect.fail(
+                  streamError(
+                    "Unavailable",
+                    `STREAM_NAME=${target.streamName}: DescribeStreamSummary gave no ARN`
+                  )
+                )
+              : Effect.succeed({ streamName: target.streamName, streamArn })
+          })
+        )
+      )
+
+/** The stream from `Config` (`STREAM_ARN` or `STREAM_NAME`); needs a `KinesisClient`. */
+export const layerConfig = (
+  options: Omit<Options, "streamName" | "streamArn"> = {}
+): Layer.Layer<
+  RecordStream.RecordStream,
+  ConfigError.ConfigError | RecordStream.RecordStreamError,
+  KinesisClient
+> =>
+  Layer.effect(
+    RecordStream.RecordStream,
+    Effect.gen(function* () {
+      const target = yield* streamTarget
+      const stream = yield* resolve(target)
+      return yield* make({ ...options, ...stream })
+    })
+  )

@@ -1,0 +1,235 @@
+/**
+ * `DocumentSink` on OpenSearch `_bulk` (reference §6), through the OpenSearch client.
+ *
+ * Guarantees:
+ * - one action per document, keyed by the document id as `_id`, so a replay rewrites the same
+ *   document instead of adding one; `write` answers once per document, in order.
+ * - bodies are split so that no request carries more than `maxBulkBytes` of NDJSON (5 MiB by
+ *   default, well under the 10 MiB payload limit of the smallest domains); a request the domain
+ *   still refuses with 413 is split in halves and retried, down to a single document, which is then
+ *   `Rejected` (it can never fit).
+ * - per item: 2xx is `Written`, and so is 409 — a `create` refused because the id exists, or an
+ *   older external version, means a replay already wrote it; 429 (`es_rejected_execution_exception`,
+ *   `circuit_breaking_exception`), 5xx and 403 `cluster_block_exception` (read-only on a full disk)
+ *   are `Retryable`; any other 4xx (mapping errors) is `Rejected`. A document whose body cannot be
+ *   serialized is `Rejected` without being sent.
+ * - whole-request failures are `DocumentSinkError`: 429 → `Throttled`; 5xx, network and timeouts
+ *   → `Unavailable`; 401/403 and credential failures → `AccessDenied`; other 4xx → `InvalidRequest`.
+ *   A write split over several requests fails whole when any request does; writes are idempotent,
+ *   so the caller re-writing the documents of requests that did land is harmless.
+ */
+import { DocumentSink } from "@spillway/core"
+import { Config, type ConfigError, Effect, Layer } from "effect"
+import { OpenSearchClient } from "./OpenSearchClient.js"
+
+export interface Options {
+  readonly index: string
+  /** Names the sink in metrics, logs and errors. @default "opensearch" */
+  readonly name?: string
+  /** `index` creates or replaces; `create` refuses an existing id with 409 (counted as written). @default "index" */
+  readonly action?: "index" | "create"
+  /** NDJSON bytes per `_bulk` request. @default 5242880 (5 MiB) */
+  readonly maxBulkBytes?: number
+}
+
+export const defaultMaxBulkBytes = 5 * 1024 * 1024
+
+interface BulkItemResult {
+  readonly _id?: string
+  readonly status?: number
+  readonly error?: { readonly type?: string; readonly reason?: string }
+}
+
+/** How one `_bulk` item result reads as a write outcome. */
+export const itemOutcome = (result: BulkItemResult): DocumentSink.WriteOutcome => {
+  const status = result.status ?? 0
+  if ((status >= 200 && status < 300) || status === 409) return DocumentSink.written
+  const type = result.error?.type ?? "error"
+  const reason = `${status} ${type}: ${result.error?.reason ?? "no reason given"}`
+  if (status === 429 || status >= 500 || (status === 403 && type === "cluster_block_exception")) {
+    return { _tag: "Retryable", reason }
+  }
+  return { _tag: "Rejected", reason }
+}
+
+interface Line {
+  /** Position of the document in the write. */
+  readonly position: number
+  readonly id: string
+  readonly text: string
+  readonly bytes: number
+}
+
+/** Groups lines into requests of at most `maxBytes`, in order; a line over the limit goes alone. */
+export const groupByBytes = <A extends { readonly bytes: number }>(
+  lines: ReadonlyArray<A>,
+  maxBytes: number
+): Array<Array<A>> => {
+  const groups: Array<Array<A>> = []
+  let current: Array<A> = []
+  let bytes = 0
+  for (const line of lines) {
+    if (current.length > 0 && bytes + line.bytes > maxBytes) {
+      groups.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(line)
+    bytes += line.bytes
+  }
+  if (current.length > 0) groups.push(current)
+  return groups
+}
+
+const field = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
+
+/** The domain refused the request's size (413): nothing in it was indexed. */
+interface TooLarge {
+  readonly _tag: "TooLarge"
+  readonly message: string
+}
+
+type Answer = { readonly _tag: "Items"; readonly items: ReadonlyArray<BulkItemResult> } | TooLarge
+
+export const make = (options: Options): Effect.Effect<DocumentSink.Service, never, OpenSearchClient> =>
+  Effect.gen(function* () {
+    const client = yield* OpenSearchClient
+    const name = options.name ?? "opensearch"
+    const action = options.action ?? "index"
+    const maxBulkBytes = options.maxBulkBytes ?? defaultMaxBulkBytes
+    const path = `/${encodeURIComponent(options.index)}/_bulk`
+
+    const failure = (reason: DocumentSink.ErrorReason, message: string) =>
+      new DocumentSink.DocumentSinkError({ sink: name, reason, message })
+
+    const fromClient = (error: unknown): DocumentSink.DocumentSinkError | TooLarge => {
+      const errorName = String(field(error, "name") ?? "Error")
+      const message = String(field(error, "message") ?? error)
+      const status = field(error, "statusCode")
+      if (typeof status === "number") {
+        const detail = `${status} ${message}`.slice(0, 400)
+        if (status === 413) return { _tag: "TooLarge", message: detail }
+        if (status === 429) return failure("Throttled", detail)
+        if (status === 401 || status === 403) return failure("AccessDenied", detail)
+        if (status >= 500) return failure("Unavailable", detail)
+        return failure("InvalidRequest", detail)
+      }
+      if (errorName === "AwsSigv4SignerError" || errorName === "CredentialsProviderError") {
+        return failure("AccessDenied", `${errorName}: ${message}`)
+      }
+      return failure("Unavailable", `${errorName}: ${message}`)
+    }
+
+    const request = (group: ReadonlyArray<Line>): Effect.Effect<Answer, DocumentSink.DocumentSinkError> =>
+      Effect.tryPromise({
+        try: (signal) => {
+          const pending = client.transport.request(
+            { method: "POST", path, bulkBody: group.map((line) => line.text).join("") },
+            { maxRetries: 0 }
+          )
+          signal.addEventListener("abort", () => pending.abort())
+          return pending
+        },
+        catch: fromClient
+      }).pipe(
+        Effect.flatMap((response) => {
+          const items = field(response.body, "items")
+          if (!Array.isArray(items) || items.length !== group.length) {
+            return Effect.fail(
+              failure(
+                "Unavailable",
+                `_bulk answered ${Array.isArray(items) ? items.length : "no"} items for ${group.length} actions`
+              )
+            )
+          }
+          return Effect.succeed<Answer>({
+            _tag: "Items",
+            items: items.map((item): BulkItemResult => {
+              const result = field(item, action) ?? Object.values((item ?? {}) as object)[0]
+              return (typeof result === "object" && result !== null ? result : {}) as BulkItemResult
+            })
+          })
+        }),
+        Effect.catchAll((error) => (error._tag === "TooLarge" ? Effect.succeed(error) : Effect.fail(error)))
+      )
+
+    const bulk = (
+      group: ReadonlyArray<Line>,
+      outcomes: Array<DocumentSink.WriteOutcome | undefined>
+    ): Effect.Effect<void, DocumentSink.DocumentSinkError> =>
+      Effect.flatMap(request(group), (answer) => {
+        if (answer._tag === "TooLarge") {
+          if (group.length === 1) {
+            outcomes[group[0]!.position] = {
+              _tag: "Rejected",
+              reason: `document of ${group[0]!.bytes} bytes is over the domain's request size limit (${answer.message})`
+            }
+            return Effect.void
+          }
+          // The domain's limit is below `maxBulkBytes` (10 MiB instance types, a proxy): halve until it fits.
+          const half = Math.ceil(group.length / 2)
+          return Effect.zipRight(bulk(group.slice(0, half), outcomes), bulk(group.slice(half), outcomes))
+        }
+        for (const [i, line] of group.entries()) {
+          const item = answer.items[i]!
+          if (item._id !== undefined && item._id !== line.id) {
+            return Effect.fail(
+              failure("Unavailable", `_bulk answered id ${item._id} where ${line.id} was sent`)
+            )
+          }
+          outcomes[line.position] = itemOutcome(item)
+        }
+        return Effect.void
+      })
+
+    const write = Effect.fn("OpenSearchSink.write")(function* (
+      documents: ReadonlyArray<DocumentSink.Document>
+    ) {
+      const outcomes: Array<DocumentSink.WriteOutcome | undefined> = documents.map(() => undefined)
+      const lines: Array<Line> = []
+      for (const [position, document] of documents.entries()) {
+        let source: string | undefined
+        try {
+          source = JSON.stringify(document.body)
+        } catch (error) {
+          outcomes[position] = { _tag: "Rejected", reason: `document cannot be serialized: ${String(error)}` }
+          continue
+        }
+        if (source === undefined) {
+          outcomes[position] = { _tag: "Rejected", reason: "document cannot be serialized" }
+          continue
+        }
+        const text = `${JSON.stringify({ [action]: { _index: options.index, _id: document.id } })}\n${source}\n`
+        lines.push({ position, id: document.id, text, bytes: Buffer.byteLength(text, "utf8") })
+      }
+      for (const group of groupByBytes(lines, maxBulkBytes)) yield* bulk(group, outcomes)
+      return outcomes.map(
+        (outcome): DocumentSink.WriteOutcome =>
+          outcome ?? { _tag: "Retryable", reason: "no answer for this document" }
+      )
+    })
+
+    return DocumentSink.DocumentSink.of({ name, write })
+  })
+
+export const layer = (options: Options): Layer.Layer<DocumentSink.DocumentSink, never, OpenSearchClient> =>
+  Layer.effect(DocumentSink.DocumentSink, make(options))
+
+/** From `Config`: `OPENSEARCH_INDEX` (default `telemetry`), `OPENSEARCH_MAX_BULK_BYTES` (default 5 MiB). */
+export const layerConfig = (
+  options: Omit<Options, "index" | "maxBulkBytes"> = {}
+): Layer.Layer<DocumentSink.DocumentSink, ConfigError.ConfigError, OpenSearchClient> =>
+  Layer.effect(
+    DocumentSink.DocumentSink,
+    Effect.flatMap(
+      Config.all({
+        index: Config.nonEmptyString("OPENSEARCH_INDEX").pipe(Config.withDefault("telemetry")),
+        maxBulkBytes: Config.integer("OPENSEARCH_MAX_BULK_BYTES").pipe(
+          Config.validate({ message: "must be a positive number of bytes", validation: (n) => n > 0 }),
+          Config.withDefault(defaultMaxBulkBytes)
+        )
+      }),
+      (config) => make({ ...options, ...config })
+    )
+  )

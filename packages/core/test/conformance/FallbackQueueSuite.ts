@@ -1,0 +1,297 @@
+/**
+ * The `FallbackQueue` conformance suite: what every backend (in-memory, SQS on an emulator, SQS
+ * itself) must do, written once. A backend runs `fallbackQueueSuite` with a layer that builds a
+ * fresh, empty queue for each test, plus the `QueueFaults` hooks that make it fail as SQS fails.
+ *
+ * Covered: one answer per message in request order; per-message delays; receive, delete and
+ * change visibility with the
+ * latest receipt handle; redelivery after the visibility timeout with a new handle and a higher
+ * receive count; per-entry refusals (`senderFault` for the message's own fault, not for the
+ * service's) that leave the other messages sent; whole-call outages as retryable typed errors;
+ * batches packed to the size limits by `encodeFallbackMessages` accepted whole.
+ *
+ * Waiting is bounded and never asserted on: on `TestClock` time is moved, against an emulator it
+ * is slept in short steps until the expected message shows up or the bound is reached.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Context, Duration, Effect, type Layer, TestClock } from "effect"
+import * as FallbackQueue from "../../src/FallbackQueue.js"
+import { encodeFallbackMessages } from "../../src/stages/fallbackMessages.js"
+
+/** How a test makes the backend fail. Every hook lasts until `clear`. */
+export interface QueueFaultsService {
+  /** Messages for which `inject` returns a code are answered `Failed` with it (`senderFault: false`) and not stored. */
+  readonly failSends: (
+    inject: (message: FallbackQueue.OutgoingMessage) => string | undefined
+  ) => Effect.Effect<void>
+  /** Every call fails as a whole, as during an outage. */
+  readonly outage: Effect.Effect<void>
+  readonly clear: Effect.Effect<void>
+}
+
+export class QueueFaults extends Context.Tag("spillway/conformance/QueueFaults")<
+  QueueFaults,
+  QueueFaultsService
+>() {}
+
+export interface QueueOptions {
+  /** The queue's `MaximumMessageSize`. */
+  readonly maxMessageBytes: number
+}
+
+export interface FallbackQueueSuiteOptions {
+  /** The backend, as test titles name it. */
+  readonly name: string
+  /** Builds a fresh, empty queue and its fault hooks; called once per test. */
+  readonly makeLayer: (queue: QueueOptions) => Layer.Layer<FallbackQueue.FallbackQueue | QueueFaults, unknown>
+  /** `"test"` runs on `TestClock` (in-memory backends); `"live"` on real time (emulators). */
+  readonly clock: "test" | "live"
+  /** Per-test timeout in milliseconds. */
+  readonly timeout?: number
+}
+
+type Requirements = FallbackQueue.FallbackQueue | QueueFaults
+
+const defaultQueue: QueueOptions = { maxMessageBytes: FallbackQueue.defaultLimits.maxMessageBytes }
+
+const messages = (bodies: ReadonlyArray<string>): Array<FallbackQueue.OutgoingMessage> =>
+  bodies.map((body, i) => ({ id: `m${i}`, body }))
+
+export const fallbackQueueSuite = (options: FallbackQueueSuiteOptions): void => {
+  const pass = (duration: Duration.DurationInput): Effect.Effect<void> =>
+    options.clock === "test" ? TestClock.adjust(duration) : Effect.sleep(Duration.decode(duration))
+
+  const run = (
+    name: string,
+    body: () => Effect.Effect<void, unknown, Requirements>,
+    queue: QueueOptions = defaultQueue
+  ) =>
+    options.clock === "live"
+      ? it.live(name, () => Effect.provide(body(), options.makeLayer(queue)), options.timeout)
+      : it.effect(name, () => Effect.provide(body(), options.makeLayer(queue)), options.timeout)
+
+  /**
+   * Receives until `count` messages arrived or `maxPolls` receives came back empty in a row, with
+   * `step` of time passing between empty receives. Returns what arrived.
+   */
+  const receiveUntil = (
+    count: number,
+    receive: FallbackQueue.ReceiveOptions,
+    bound: { readonly maxPolls?: number; readonly step?: Duration.DurationInput } = {}
+  ) =>
+    Effect.gen(function* () {
+      const queue = yield* FallbackQueue.FallbackQueue
+      const received: Array<FallbackQueue.QueueMessage> = []
+      let empty = 0
+      while (received.length < count && empty < (bound.maxPolls ?? 40)) {
+        const batch = yield* queue.receive(receive)
+        received.push(...batch)
+        if (batch.length === 0) {
+          empty++
+          yield* pass(bound.step ?? "250 millis")
+        } else empty = 0
+      }
+      return received
+    })
+
+  describe(`FallbackQueue conformance: ${options.name}`, () => {
+    run("answers once per message in request order, and delivers each body with its attributes", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        const before = yield* Clock.currentTimeMillis
+        const bodies = Array.from({ length: 10 }, (_, i) => `{"n":${i},"text":"é ✓ ${"x".repeat(i * 10)}"}`)
+        const outcomes = yield* queue.send(messages(bodies))
+        expect(outcomes.map((o) => o._tag)).toEqual(bodies.map(() => "Sent"))
+        const ids = outcomes.map((o) => (o._tag === "Sent" ? o.messageId : ""))
+        expect(new Set(ids).size).toBe(10)
+
+        const received = yield* receiveUntil(10, { maxMessages: 10, visibilityTimeoutSeconds: 30 })
+        const after = yield* Clock.currentTimeMillis
+        expect(received.map((m) => m.body).sort()).toEqual([...bodies].sort())
+        for (const m of received) {
+          // The message id of the receive is the one the send answered for that body.
+          expect(m.messageId).toBe(ids[bodies.indexOf(m.body)])
+          expect(m.receiveCount).toBe(1)
+          expect(m.receiptHandle.length).toBeGreaterThan(0)
+          // Epoch milliseconds of the send (one second of clock skew allowed).
+          expect(m.sentAt).toBeGreaterThanOrEqual(before - 1000)
+          expect(m.sentAt).toBeLessThanOrEqual(after + 1000)
+        }
+        expect(queue.queueArn).toMatch(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/)
+      })
+    )
+
+    run("redelivers a message not deleted within its visibility timeout, with a new handle and count", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        yield* queue.send(messages(["come back"]))
+        const [first] = yield* receiveUntil(1, { maxMessages: 1, visibilityTimeoutSeconds: 2 })
+        expect(first?.body).toBe("come back")
+        // In flight: invisible to other receivers until the timeout ends.
+        expect(yield* queue.receive({ maxMessages: 10, visibilityTimeoutSeconds: 2 })).toEqual([])
+
+        const [second] = yield* receiveUntil(1, { maxMessages: 1, visibilityTimeoutSeconds: 30 })
+        expect(second?.messageId).toBe(first?.messageId)
+        expect(second?.receiveCount).toBe(2)
+        expect(second?.receiptHandle).not.toBe(first?.receiptHandle)
+
+        yield* queue.delete(second!.receiptHandle)
+        yield* queue.changeVisibility(second!.receiptHandle, 0).pipe(Effect.ignore)
+        expect(yield* receiveUntil(1, { maxMessages: 10 }, { maxPolls: 3 })).toEqual([])
+      })
+    )
+
+    run("does not deliver a deleted message again, even after its visibility timeout", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        yield* queue.send(messages(["keep", "drop"]))
+        const received = yield* receiveUntil(2, { maxMessages: 10, visibilityTimeoutSeconds: 2 })
+        expect(received.map((m) => m.body).sort()).toEqual(["drop", "keep"])
+        yield* queue.delete(received.find((m) => m.body === "drop")!.receiptHandle)
+        yield* pass("2500 millis")
+        const again = yield* receiveUntil(
+          1,
+          { maxMessages: 10, visibilityTimeoutSeconds: 30 },
+          { maxPolls: 8 }
+        )
+        expect(again.map((m) => m.body)).toEqual(["keep"])
+        expect(again[0]?.receiveCount).toBe(2)
+      })
+    )
+
+    run("makes a message receivable at once when its visibility is changed to 0", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        yield* queue.send(messages(["now"]))
+        const [first] = yield* receiveUntil(1, { maxMessages: 1, visibilityTimeoutSeconds: 600 })
+        yield* queue.changeVisibility(first!.receiptHandle, 0)
+        const [again] = yield* receiveUntil(
+          1,
+          { maxMessages: 1, visibilityTimeoutSeconds: 600 },
+          { maxPolls: 4 }
+        )
+        expect(again?.messageId).toBe(first?.messageId)
+        expect(again?.receiveCount).toBe(2)
+      })
+    )
+
+    run("holds a message sent with delaySeconds back until its delay has passed", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        const outcomes = yield* queue.send([
+          { id: "later", body: "later", delaySeconds: 2 },
+          { id: "now", body: "now" }
+        ])
+        expect(outcomes.map((o) => o._tag)).toEqual(["Sent", "Sent"])
+        const first = yield* receiveUntil(1, { maxMessages: 10, visibilityTimeoutSeconds: 60 })
+        expect(first.map((m) => m.body)).toEqual(["now"])
+        const later = yield* receiveUntil(1, { maxMessages: 10, visibilityTimeoutSeconds: 60 })
+        expect(later.map((m) => m.body)).toEqual(["later"])
+        expect(later[0]?.receiveCount).toBe(1)
+      })
+    )
+
+    run(
+      "refuses a message over the queue's size limit or with invalid characters per entry, as the sender's fault",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* FallbackQueue.FallbackQueue
+          const outcomes = yield* queue.send(
+            messages(["small", "y".repeat(3000), "fine", "nul \u0000 inside"])
+          )
+          expect(outcomes.map((o) => (o._tag === "Sent" ? "Sent" : `${o.code}/${o.senderFault}`))).toEqual([
+            "Sent",
+            "InvalidParameterValue/true",
+            "Sent",
+            "InvalidMessageContents/true"
+          ])
+          const received = yield* receiveUntil(2, { maxMessages: 10, visibilityTimeoutSeconds: 30 })
+          expect(received.map((m) => m.body).sort()).toEqual(["fine", "small"])
+        }),
+      { maxMessageBytes: 2048 }
+    )
+
+    run(
+      "answers transient per-entry failures as not the sender's fault, and does not store those messages",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* FallbackQueue.FallbackQueue
+          const faults = yield* QueueFaults
+          yield* faults.failSends((m) => (m.body.startsWith("flaky") ? "InternalError" : undefined))
+          const outcomes = yield* queue.send(messages(["a", "flaky-1", "b", "flaky-2"]))
+          expect(outcomes.map((o) => (o._tag === "Sent" ? "Sent" : `${o.code}/${o.senderFault}`))).toEqual([
+            "Sent",
+            "InternalError/false",
+            "Sent",
+            "InternalError/false"
+          ])
+          yield* faults.clear
+          const retried = yield* queue.send([{ id: "retry", body: "flaky-1" }])
+          expect(retried[0]?._tag).toBe("Sent")
+          const received = yield* receiveUntil(
+            4,
+            { maxMessages: 10, visibilityTimeoutSeconds: 30 },
+            { maxPolls: 6 }
+          )
+          expect(received.map((m) => m.body).sort()).toEqual(["a", "b", "flaky-1"])
+        })
+    )
+
+    run("fails every call during an outage as Unavailable, retryable", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        const faults = yield* QueueFaults
+        yield* faults.outage
+        const sendError = yield* Effect.flip(queue.send(messages(["x"])))
+        expect(sendError._tag).toBe("FallbackQueueError")
+        expect(sendError.reason).toBe("Unavailable")
+        expect(sendError.isRetryable).toBe(true)
+        expect((yield* Effect.flip(queue.receive({ maxMessages: 1 }))).reason).toBe("Unavailable")
+        yield* faults.clear
+        expect((yield* queue.send(messages(["x"])))[0]?._tag).toBe("Sent")
+      })
+    )
+
+    run("refuses a batch that breaks the batch rules as a whole: InvalidRequest, not retryable", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        const duplicate = yield* Effect.flip(
+          queue.send([
+            { id: "same", body: "1" },
+            { id: "same", body: "2" }
+          ])
+        )
+        expect(duplicate.reason).toBe("InvalidRequest")
+        expect(duplicate.isRetryable).toBe(false)
+        expect((yield* Effect.flip(queue.send([]))).reason).toBe("InvalidRequest")
+        expect(yield* receiveUntil(1, { maxMessages: 10 }, { maxPolls: 2 })).toEqual([])
+      })
+    )
+
+    run("accepts batches packed to the size limits: 30 records of 100 KiB in messages of up to 1 MiB", () =>
+      Effect.gen(function* () {
+        const queue = yield* FallbackQueue.FallbackQueue
+        const encoder = new TextEncoder()
+        const records = Array.from({ length: 30 }, (_, index) => ({
+          index,
+          data: encoder.encode(JSON.stringify({ n: index, pad: "p".repeat(100 * 1024) }))
+        }))
+        const { batches } = encodeFallbackMessages(records, FallbackQueue.defaultLimits)
+        const packed = batches.flat()
+        // Each message holds several records and no batch goes over the limits.
+        expect(packed.length).toBeLessThan(records.length)
+        for (const batch of batches) {
+          const bytes = batch.reduce((n, m) => n + Buffer.byteLength(m.message.body, "utf8"), 0)
+          expect(bytes).toBeLessThanOrEqual(FallbackQueue.defaultLimits.maxBatchBytes)
+          const outcomes = yield* queue.send(batch.map((m) => m.message))
+          expect(outcomes.map((o) => o._tag)).toEqual(batch.map(() => "Sent"))
+        }
+        const received = yield* receiveUntil(packed.length, { maxMessages: 10, visibilityTimeoutSeconds: 60 })
+        const numbers = received
+          .flatMap((m) => (JSON.parse(m.body) as { records: Array<{ n: number }> }).records.map((r) => r.n))
+          .sort((a, b) => a - b)
+        expect(numbers).toEqual(records.map((r) => r.index))
+      })
+    )
+  })
+}

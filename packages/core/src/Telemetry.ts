@@ -78,9 +78,31 @@ const decodeRecordEither = Schema.decodeUnknownEither(TelemetryRecord, {
   onExcessProperty: "ignore"
 })
 
+/**
+ * How deeply a record may nest objects and arrays. OpenSearch refuses documents deeper than its
+ * `index.mapping.depth.limit` (20 by default) anyway, and a bound here keeps encoding and error
+ * formatting — both recursive — from overflowing the stack on hostile input.
+ */
+export const maxNestingDepth = 20
+
+/** Whether `value` nests objects/arrays deeper than `max` levels; iterative, so safe on any depth. */
+export const nestsDeeperThan = (value: unknown, max: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth >= max) return true
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
+}
+
 /** Validates one client record. */
 export const decodeRecord = (input: unknown): Either.Either<TelemetryRecord, InvalidRecord> =>
-  Either.mapLeft(decodeRecordEither(input), (e) => new InvalidRecord({ reason: formatParseError(e) }))
+  // The record itself is one level; its payload may nest `maxNestingDepth` more.
+  nestsDeeperThan(input, maxNestingDepth + 1)
+    ? Either.left(new InvalidRecord({ reason: `record nests deeper than ${maxNestingDepth} levels` }))
+    : Either.mapLeft(decodeRecordEither(input), (e) => new InvalidRecord({ reason: formatParseError(e) }))
 
 const EnvelopeJson = Schema.parseJson(TelemetryEnvelope)
 const decodeEnvelopeEither = Schema.decodeUnknownEither(EnvelopeJson, { errors: "all" })

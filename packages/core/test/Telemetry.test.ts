@@ -32,6 +32,22 @@ describe("Telemetry", () => {
       expect(decoded.left.reason).toContain(field)
   })
 
+  it("refuses a hostile, deeply nested record with a reason instead of overflowing the stack", () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 200_000; i++) deep = { a: deep }
+    for (const input of [
+      { ...valid, payload: deep },
+      { ...valid, id: deep }
+    ]) {
+      const decoded = decodeRecord(input)
+      if (Either.isRight(decoded)) throw new Error("expected a failure")
+      expect(decoded.left.reason).toBe("record nests deeper than 20 levels")
+    }
+    let ok: Record<string, unknown> = { leaf: 1 }
+    for (let i = 0; i < 19; i++) ok = { a: ok }
+    expect(Either.isRight(decodeRecord({ ...valid, payload: ok }))).toBe(true)
+  })
+
   it("round-trips an envelope through stream bytes", () => {
     const record = Either.getOrThrow(decodeRecord(valid))
     const envelope = new TelemetryEnvelope({ tenant: "acme", receivedAt: 1_700_000_000_000, record })

@@ -1,4 +1,7 @@
 /**
- * @spillway/cli: the `spillway` command (local pipeline, simulator).
+ * @spillway/cli: the `spillway` command (`dev`: the local pipeline; `simulate`: failure scenarios on
+ * simulated time), and the collector's HTTP contract, which any transport — the local server
+ * here, the Lambda collector — can answer with.
  */
-export {}
+export * as CollectorHttp from "./collector/http.js"
+export * as CollectorServer from "./collector/server.js"

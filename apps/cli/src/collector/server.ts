@@ -1,0 +1,125 @@
+/**
+ * The collector contract (`./http.ts`) served by a Node HTTP server through @effect/platform.
+ *
+ * The body is read off the socket as it arrives and counted: at `maxBodyBytes` the collector stops
+ * keeping it and answers 413, so an oversized body costs bandwidth but never memory. The rest of
+ * that body is drained and discarded rather than the connection reset, because a reset with
+ * unread bytes in the socket can destroy the 413 before the client reads it.
+ */
+import { createServer, type IncomingMessage } from "node:http"
+import type { HttpServerError } from "@effect/platform"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import { ApiKeys, FallbackQueue, RecordStream } from "@spillway/core"
+import { Context, Effect, type Scope } from "effect"
+import * as CollectorHttp from "./http.js"
+
+/** Reads the whole body, or stops at `limit` bytes, discarding the rest. */
+const readBody =
+  (source: IncomingMessage) =>
+  (limit: number): Effect.Effect<Uint8Array, CollectorHttp.BodyTooLarge | CollectorHttp.BodyUnreadable> =>
+    Effect.async((resume) => {
+      const chunks: Array<Buffer> = []
+      let total = 0
+      const stop = () => {
+        source.off("data", onData)
+        source.off("end", onEnd)
+        source.off("error", onError)
+        source.off("close", onClose)
+      }
+      const onData = (chunk: Buffer) => {
+        total += chunk.byteLength
+        if (total <= limit) {
+          chunks.push(chunk)
+          return
+        }
+        stop()
+        source.resume()
+        resume(Effect.fail(new CollectorHttp.BodyTooLarge({ limit })))
+      }
+      const onEnd = () => {
+        stop()
+        resume(Effect.succeed(Buffer.concat(chunks)))
+      }
+      const onError = (e: Error) => {
+        stop()
+        resume(Effect.fail(new CollectorHttp.BodyUnreadable({ message: e.message })))
+      }
+      const onClose = () => {
+        stop()
+        resume(Effect.fail(new CollectorHttp.BodyUnreadable({ message: "the connection closed mid-body" })))
+      }
+      source.on("data", onData)
+      source.once("end", onEnd)
+      source.once("error", onError)
+      source.once("close", onClose)
+      return Effect.sync(stop)
+    })
+
+export const fromServerRequest = (
+  request: HttpServerRequest.HttpServerRequest
+): CollectorHttp.CollectorRequest => ({
+  method: request.method,
+  url: request.url,
+  headers: request.headers,
+  readBody: readBody(NodeHttpServerRequest.toIncomingMessage(request))
+})
+
+export const toServerResponse = (
+  response: CollectorHttp.CollectorResponse
+): HttpServerResponse.HttpServerResponse => {
+  const { "content-type": contentType, ...headers } = response.headers
+  return HttpServerResponse.text(JSON.stringify(response.body), {
+    status: response.status,
+    headers,
+    contentType: contentType ?? "application/json; charset=utf-8"
+  })
+}
+
+export interface Config extends CollectorHttp.Options {
+  /** @default "127.0.0.1" */
+  readonly host?: string
+  /** 0 picks a free port. */
+  readonly port: number
+  /** Called with every answer, e.g. to count accepted records. */
+  readonly onResponse?: (response: CollectorHttp.CollectorResponse) => Effect.Effect<void>
+}
+
+export interface Listening {
+  readonly host: string
+  readonly port: number
+  readonly url: string
+}
+
+/** The services the collect stage needs, taken from whatever backs the pipeline. */
+export const stageContext = (services: {
+  readonly apiKeys: ApiKeys.Service
+  readonly stream: RecordStream.Service
+  readonly queue: FallbackQueue.Service
+}): Context.Context<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue> =>
+  Context.make(ApiKeys.ApiKeys, services.apiKeys).pipe(
+    Context.add(RecordStream.RecordStream, services.stream),
+    Context.add(FallbackQueue.FallbackQueue, services.queue)
+  )
+
+/** Listens until the scope closes; closing stops accepting and waits for requests in progress. */
+export const serve = (
+  config: Config,
+  context: Context.Context<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue>
+): Effect.Effect<Listening, HttpServerError.ServeError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const host = config.host ?? "127.0.0.1"
+    const server = yield* NodeHttpServer.make(() => createServer(), { host, port: config.port })
+    const onResponse = config.onResponse ?? (() => Effect.void)
+    const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      CollectorHttp.handle(fromServerRequest(request), config).pipe(
+        Effect.tap(onResponse),
+        Effect.map(toServerResponse),
+        Effect.provide(context)
+      )
+    )
+    yield* server.serve(app)
+    const address = server.address
+    const port = address._tag === "TcpAddress" ? address.port : config.port
+    return { host, port, url: `http://${host}:${port}` }
+  })

@@ -1,0 +1,112 @@
+/**
+ * The live view of `spillway dev`: records in and out per second, end-to-end delay, duplicates
+ * skipped, fallback queue depth and records sent to the on-failure destination.
+ *
+ * On a terminal the block is redrawn in place; when stdout is a pipe or a file (CI, `| tee`) it
+ * prints one plain line every couple of seconds instead, since cursor movements would only be noise
+ * in a log.
+ */
+import { Metrics } from "@spillway/core"
+import type { MemoryPipeline } from "@spillway/memory"
+import { Clock, Console, Duration, Effect, Metric } from "effect"
+import type { Ledger } from "./Ledger.js"
+
+export interface Snapshot {
+  /** Milliseconds since the view started. */
+  readonly at: number
+  readonly accepted: number
+  readonly written: number
+  readonly delay: Metrics.DelayFigures
+  readonly duplicatesSkipped: number
+  /** Fallback queue messages, visible or in flight. */
+  readonly fallbackDepth: number
+  /** Records the processor gave up on and sent to the on-failure destination. */
+  readonly onFailure: number
+}
+
+export const snapshot = (
+  pipeline: MemoryPipeline.Pipeline,
+  ledger: Ledger,
+  startedAt: number
+): Effect.Effect<Snapshot> =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const figures = yield* ledger.figures
+    return {
+      at: now - startedAt,
+      accepted: figures.accepted,
+      written: (yield* Metric.value(Metrics.recordsWritten)).count,
+      delay: yield* Metrics.readDelay,
+      duplicatesSkipped: (yield* Metric.value(Metrics.duplicatesSkipped)).count,
+      fallbackDepth: (yield* pipeline.queue.stats).total,
+      onFailure: (yield* pipeline.processor.counters).recordsDiscarded
+    }
+  })
+
+const perSecond = (count: number, millis: number): number =>
+  millis <= 0 ? 0 : Math.round((count * 1000) / millis)
+
+const ms = (value: number): string => `${Math.round(value)} ms`
+
+/** One line, for logs. */
+export const formatLine = (previous: Snapshot, current: Snapshot): string => {
+  const span = current.at - previous.at
+  return [
+    `[${(current.at / 1000).toFixed(1)}s]`,
+    `in ${perSecond(current.accepted - previous.accepted, span)}/s`,
+    `out ${perSecond(current.written - previous.written, span)}/s`,
+    `delay avg ${ms(current.delay.avg)} p99 ${ms(current.delay.p99)}`,
+    `skips ${current.duplicatesSkipped}`,
+    `fallback ${current.fallbackDepth}`,
+    `on-failure ${current.onFailure}`
+  ].join("  ")
+}
+
+/** A block of lines, for a terminal. */
+export const formatBlock = (previous: Snapshot, current: Snapshot): ReadonlyArray<string> => {
+  const span = current.at - previous.at
+  const pad = (label: string) => label.padEnd(12)
+  return [
+    `${pad("up")}${(current.at / 1000).toFixed(0)} s`,
+    `${pad("in")}${String(perSecond(current.accepted - previous.accepted, span)).padStart(6)} rec/s   ${current.accepted} accepted`,
+    `${pad("out")}${String(perSecond(current.written - previous.written, span)).padStart(6)} rec/s   ${current.written} written`,
+    `${pad("delay")}avg ${ms(current.delay.avg)}   p99 ${ms(current.delay.p99)}   max ${ms(current.delay.max)}`,
+    `${pad("cache skips")}${current.duplicatesSkipped}`,
+    `${pad("fallback")}${current.fallbackDepth} messages`,
+    `${pad("on-failure")}${current.onFailure} records`
+  ]
+}
+
+export interface Config {
+  /** Redraw in place (a terminal) or print lines (a pipe). */
+  readonly tty: boolean
+  /** @default 500 ms on a terminal, 2 s otherwise */
+  readonly every?: Duration.DurationInput
+}
+
+/** Prints the view until interrupted. */
+export const run = (
+  pipeline: MemoryPipeline.Pipeline,
+  ledger: Ledger,
+  config: Config
+): Effect.Effect<never> =>
+  Effect.gen(function* () {
+    const startedAt = yield* Clock.currentTimeMillis
+    const every = Duration.decode(config.every ?? (config.tty ? "500 millis" : "2 seconds"))
+    let previous = yield* snapshot(pipeline, ledger, startedAt)
+    let drawn = 0
+    while (true) {
+      yield* Effect.sleep(every)
+      const current = yield* snapshot(pipeline, ledger, startedAt)
+      if (config.tty) {
+        const block = formatBlock(previous, current)
+        // Move to the start of the previous block and clear to the end of the screen.
+        const rewind = drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ""
+        yield* Console.log(`${rewind}${block.join("\n")}`)
+        drawn = block.length
+      } else {
+        yield* Console.log(formatLine(previous, current))
+      }
+      previous = current
+    }
+  })

@@ -1,0 +1,164 @@
+/**
+ * `spillway dev`: the whole pipeline on in-memory backends, in real time, behind the collector's
+ * real HTTP contract — the local stand-in for the deployed system.
+ *
+ * Guarantees on the way out (Ctrl-C, SIGTERM, or the end of a `--records` run): the collector
+ * stops taking requests first (requests in progress are answered), the demo generator stops, and
+ * the pipeline is given `drainTimeout` to index what it accepted before the summary is printed.
+ * The summary's `lost` counts accepted ids that did not reach the index.
+ */
+import type { HttpClient, HttpServerError } from "@effect/platform"
+import { ApiKeys } from "@spillway/core"
+import { MemoryPipeline } from "@spillway/memory"
+import { Clock, Console, Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import * as CollectorHttp from "../collector/http.js"
+import * as CollectorServer from "../collector/server.js"
+import * as DemoTraffic from "./DemoTraffic.js"
+import * as Ledger from "./Ledger.js"
+import * as LiveView from "./LiveView.js"
+import * as Summary from "./Summary.js"
+
+export interface Config {
+  /** 0 picks a free port. */
+  readonly port: number
+  /** @default "127.0.0.1" */
+  readonly host?: string
+  /** A key accepted in addition to the demo key (tenant "local"). */
+  readonly apiKey?: string | undefined
+  /** Run the demo traffic generator. */
+  readonly demo: boolean
+  /** Demo records per second; absent: 200, or as fast as accepted when `records` is set. */
+  readonly rate?: number | undefined
+  /** Stop after the demo generator had this many records accepted and they are indexed. */
+  readonly records?: number | undefined
+  /** @default 1 MiB */
+  readonly maxBodyBytes?: number | undefined
+  /** @default 30 seconds */
+  readonly drainTimeout?: Duration.DurationInput
+  /** Redraw the live view in place. */
+  readonly tty: boolean
+  /** Called with the summary, whether the run ended by itself or was interrupted. */
+  readonly onSummary?: (summary: Summary.Summary) => Effect.Effect<void>
+}
+
+export const defaultRate = 200
+
+const demoKey = MemoryPipeline.defaultApiKeys[0]
+
+export const run = (
+  config: Config
+): Effect.Effect<Summary.Summary, HttpServerError.ServeError, HttpClient.HttpClient> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const keys = [
+        ...MemoryPipeline.defaultApiKeys,
+        ...(config.apiKey === undefined ? [] : [{ tenant: "local", key: config.apiKey }])
+      ]
+      // The mapping is the recommended one, always valid: a config error here is a bug, not an input error.
+      const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
+      const ledger = Ledger.make()
+      const context = CollectorServer.stageContext({
+        apiKeys: ApiKeys.make(keys.map((k) => ({ tenant: k.tenant, sha256: ApiKeys.hashKey(k.key) }))),
+        stream: pipeline.stream,
+        queue: pipeline.queue
+      })
+
+      const serverScope = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(serverScope, Exit.void))
+      const listening = yield* CollectorServer.serve(
+        {
+          port: config.port,
+          host: config.host ?? "127.0.0.1",
+          maxBodyBytes: config.maxBodyBytes ?? CollectorHttp.defaultMaxBodyBytes,
+          onResponse: ledger.record
+        },
+        context
+      ).pipe(Scope.extend(serverScope))
+      const endpoint = `${listening.url}${CollectorHttp.telemetryPath}`
+      const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
+      yield* Console.log(yield* banner(config, endpoint, rate))
+
+      const traffic = config.demo
+        ? DemoTraffic.make({ url: endpoint, apiKey: demoKey.key, rate, records: config.records })
+        : undefined
+      const trafficFiber = traffic === undefined ? undefined : yield* Effect.forkScoped(traffic.run)
+      const viewFiber = yield* Effect.forkScoped(LiveView.run(pipeline, ledger, { tty: config.tty }))
+
+      const drainTimeout = Duration.decode(config.drainTimeout ?? "30 seconds")
+      // Runs uninterruptibly when the run is interrupted: every wait in it is a polling loop with
+      // its own deadline, since nothing inside can be interrupted to enforce one.
+      const drain = Effect.gen(function* () {
+        yield* Console.log(
+          `\nstopping: collector closed, waiting up to ${Duration.toSeconds(drainTimeout)} s for records in flight to be indexed (Ctrl-C again quits at once)`
+        )
+        if (traffic !== undefined && trafficFiber !== undefined) {
+          yield* traffic.stop
+          yield* awaitFiber(trafficFiber, Duration.seconds(5))
+          yield* Fiber.interrupt(trafficFiber)
+        }
+        yield* Scope.close(serverScope, Exit.void)
+        const drained = yield* waitUntilIdle(pipeline, drainTimeout)
+        yield* Fiber.interrupt(viewFiber)
+        const summary = yield* Summary.compute(
+          pipeline,
+          ledger,
+          traffic === undefined ? undefined : yield* traffic.stats,
+          drained
+        )
+        yield* Console.log(Summary.format(summary))
+        if (config.onSummary !== undefined) yield* config.onSummary(summary)
+        return summary
+      })
+
+      const finished =
+        config.records !== undefined && trafficFiber !== undefined ? Fiber.join(trafficFiber) : Effect.never
+      yield* finished.pipe(Effect.onInterrupt(() => Effect.asVoid(drain)))
+      return yield* Effect.uninterruptible(drain)
+    })
+  )
+
+const banner = (config: Config, endpoint: string, rate: number | undefined) =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    const example = JSON.stringify([
+      { id: "hello-1", type: "cpu", timestamp: new Date(now).toISOString(), payload: { value: 42 } }
+    ])
+    const traffic = !config.demo
+      ? "off (--no-demo): only what you post"
+      : `${rate === undefined ? "as fast as the collector accepts" : `${rate} records/s`}${
+          config.records === undefined ? "" : `, ${config.records} records, then a summary`
+        }`
+    return [
+      "spillway dev: the pipeline in memory (Kinesis, SQS, Lambda mappings, OpenSearch), in real time",
+      `collector listening on ${endpoint}`,
+      `api key   ${demoKey.key} (tenant ${demoKey.tenant})${config.apiKey === undefined ? "" : ", and your key (tenant local)"}`,
+      `demo      ${traffic}`,
+      "try:",
+      `  curl -i ${endpoint} -H 'content-type: application/json' -H 'x-api-key: ${demoKey.key}' -d '${example}'`,
+      "Ctrl-C stops: the pipeline drains and prints a summary.",
+      ""
+    ].join("\n")
+  })
+
+const pollEvery = Duration.millis(100)
+
+/** Waits for the fiber to end, at most `limit`. */
+const awaitFiber = <A, E>(fiber: Fiber.Fiber<A, E>, limit: Duration.Duration) =>
+  Effect.gen(function* () {
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
+    while (Option.isNone(yield* Fiber.poll(fiber)) && (yield* Clock.currentTimeMillis) < deadline) {
+      yield* Effect.sleep(pollEvery)
+    }
+  })
+
+/** Whether the pipeline was seen idle twice in a row (nothing in flight anywhere) before `limit`. */
+const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, limit: Duration.Duration) =>
+  Effect.gen(function* () {
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
+    let idleInARow = 0
+    while (idleInARow < 2) {
+      if ((yield* Clock.currentTimeMillis) >= deadline) return false
+      yield* Effect.sleep(pollEvery)
+      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
+    }
+    return true
+  })

@@ -1,0 +1,291 @@
+/**
+ * The collector's HTTP contract, status by status, driven in-process against the memory pipeline
+ * with time moving only through TestClock. Every error body is checked for `{ error: { code, message } }`.
+ */
+import { gzipSync } from "node:zlib"
+import { describe, expect, it } from "@effect/vitest"
+import { Telemetry } from "@spillway/core"
+import { MemoryPipeline } from "@spillway/memory"
+import { Effect } from "effect"
+import * as CollectorHttp from "../src/collector/http.js"
+import { apiKey, record, records, request, settle, stageContext, whileClockRuns } from "./harness.js"
+
+const setup = (options: CollectorHttp.Options = {}) =>
+  Effect.gen(function* () {
+    const pipeline = yield* MemoryPipeline.make()
+    const context = stageContext(pipeline)
+    const send = (req: CollectorHttp.CollectorRequest) =>
+      CollectorHttp.handle(req, options).pipe(Effect.provide(context))
+    return { pipeline, send }
+  })
+
+const expectError = (
+  response: CollectorHttp.CollectorResponse,
+  status: number,
+  code: CollectorHttp.ErrorCode
+) => {
+  expect(response.status).toBe(status)
+  expect(response.headers["content-type"]).toContain("application/json")
+  expect(response.body).toMatchObject({ error: { code, message: expect.any(String) } })
+}
+
+/** A request whose body must never be read (the collector must answer from the headers alone). */
+const unreadable = (
+  headers: Readonly<Record<string, CollectorHttp.HeaderValue>>
+): CollectorHttp.CollectorRequest => ({
+  method: "POST",
+  url: CollectorHttp.telemetryPath,
+  headers,
+  readBody: () => Effect.dieMessage("the body was read")
+})
+
+describe("collector HTTP contract", () => {
+  it.scoped("202: every record accepted, then indexed", () =>
+    Effect.gen(function* () {
+      const { pipeline, send } = yield* setup()
+      const response = yield* send(request({ body: records(50) }))
+      expect(response.status).toBe(202)
+      expect(response.body).toEqual({ accepted: 50, rejected: [], unavailable: [] })
+      yield* settle(pipeline)
+      expect(yield* pipeline.index.count).toBe(50)
+    })
+  )
+
+  it.scoped("202: partly valid, with the index and reason of each rejected record", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const body = [record("ok-1"), { id: "bad", type: "cpu" }, record("ok-2"), 42]
+      const response = yield* send(request({ body }))
+      expect(response.status).toBe(202)
+      expect(response.body).toMatchObject({ accepted: 2, unavailable: [] })
+      const rejected = (response.body as CollectorHttp.AcceptedBody).rejected
+      expect(rejected.map((r) => r.index)).toEqual([1, 3])
+      expect(rejected[0]?.reason).toContain("timestamp")
+      expect(response.collected?.result.accepted).toBe(2)
+    })
+  )
+
+  it.scoped("202: a gzip body is inflated and accepted", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const response = yield* send(request({ body: records(20), gzip: true }))
+      expect(response.status).toBe(202)
+      expect(response.body).toMatchObject({ accepted: 20 })
+    })
+  )
+
+  it.scoped("202: records parked in the fallback queue during a stream outage count as accepted", () =>
+    Effect.gen(function* () {
+      const { pipeline, send } = yield* setup()
+      yield* pipeline.stream.startOutage({ for: "10 seconds" })
+      const response = yield* whileClockRuns(send(request({ body: records(10) })))
+      expect(response.status).toBe(202)
+      expect(response.collected?.result.parked).toBe(10)
+      yield* settle(pipeline)
+      expect(yield* pipeline.index.count).toBe(10)
+    })
+  )
+
+  it.scoped("400: bodies that are not UTF-8 JSON, not an array, empty, or too many records", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      expectError(yield* send(request({ body: "[{" })), 400, "InvalidJson")
+      expectError(yield* send(request({ body: "" })), 400, "InvalidJson")
+      expectError(
+        yield* send(request({ body: new Uint8Array([0x5b, 0x22, 0xff, 0x22, 0x5d]) })),
+        400,
+        "InvalidJson"
+      )
+      expectError(yield* send(request({ body: { id: "x" } })), 400, "InvalidBody")
+      expectError(yield* send(request({ body: [] })), 400, "InvalidBody")
+      expectError(yield* send(request({ body: records(1001) })), 400, "InvalidBody")
+    })
+  )
+
+  it.scoped("400: no valid record, still listing every reason", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const response = yield* send(request({ body: [{ id: 1 }, null, "x"] }))
+      expectError(response, 400, "NoValidRecords")
+      expect(response.body).toMatchObject({ accepted: 0 })
+      expect((response.body as CollectorHttp.ErrorBody).rejected?.map((r) => r.index)).toEqual([0, 1, 2])
+    })
+  )
+
+  it.scoped("400: a body announced as gzip that is not gzip", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const notGzip = request({ body: records(1), headers: { "content-encoding": "gzip" } })
+      expectError(yield* send(notGzip), 400, "InvalidGzip")
+      const truncated = gzipSync(Buffer.from(JSON.stringify(records(100)))).subarray(0, 200)
+      expectError(
+        yield* send(request({ body: truncated, headers: { "content-encoding": "gzip" } })),
+        400,
+        "InvalidGzip"
+      )
+    })
+  )
+
+  it.scoped("400 per record: nesting deeper than the limit is rejected alone, even 200,000 levels deep", () =>
+    Effect.gen(function* () {
+      const { pipeline, send } = yield* setup()
+      const depth = 200_000
+      const deep = `${"[".repeat(depth)}${"]".repeat(depth)}`
+      const body = `[${JSON.stringify(record("fine"))},{"id":"deep","type":"cpu","timestamp":"2026-11-24T10:00:00.000Z","payload":{"a":${deep}}},${deep}]`
+      const response = yield* send(request({ body }))
+      expect(response.status).toBe(202)
+      const rejected = (response.body as CollectorHttp.AcceptedBody).rejected
+      expect(rejected.map((r) => r.index)).toEqual([1, 2])
+      expect(rejected[0]?.reason).toContain("nests deeper than 20 levels")
+      // Exactly at the limit is fine: the record (1) and its payload (2) count, 18 more levels fit.
+      let payload: unknown = 1
+      for (let i = 0; i < 18; i++) payload = { a: payload }
+      const atLimit = yield* send(request({ body: [record("at-limit", payload as Record<string, unknown>)] }))
+      expect(atLimit.body).toMatchObject({ accepted: 1, rejected: [] })
+      yield* settle(pipeline)
+      expect(yield* pipeline.index.get("fine")).toBeDefined()
+      expect(yield* pipeline.index.get("at-limit")).toBeDefined()
+    })
+  )
+
+  it.scoped("401: missing or unknown key, answered before the body is read", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      expectError(yield* send(unreadable({ "content-type": "application/json" })), 401, "MissingApiKey")
+      expectError(
+        yield* send(unreadable({ "content-type": "application/json", "x-api-key": "" })),
+        401,
+        "MissingApiKey"
+      )
+      expectError(
+        yield* send(unreadable({ "content-type": "application/json", "x-api-key": "guess" })),
+        401,
+        "UnknownApiKey"
+      )
+      // Sent twice: read as the comma-joined value, which is no key.
+      expectError(
+        yield* send(unreadable({ "content-type": "application/json", "x-api-key": [apiKey, apiKey] })),
+        401,
+        "UnknownApiKey"
+      )
+    })
+  )
+
+  it.scoped("413: a body over the limit, raw, announced, or once decompressed (zip bomb)", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup({ maxBodyBytes: 16 * 1024 })
+      expectError(yield* send(request({ body: records(300) })), 413, "PayloadTooLarge")
+      expectError(
+        yield* send(
+          unreadable({ "content-type": "application/json", "x-api-key": apiKey, "content-length": "20000" })
+        ),
+        413,
+        "PayloadTooLarge"
+      )
+      const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20))
+      expect(bomb.byteLength).toBeLessThan(16 * 1024)
+      const response = yield* send(request({ body: bomb, headers: { "content-encoding": "gzip" } }))
+      expectError(response, 413, "PayloadTooLarge")
+      expect((response.body as CollectorHttp.ErrorBody).error.message).toContain("decompressed")
+    })
+  )
+
+  it.scoped("413: the default limit is 1 MiB", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const justUnder = `[${JSON.stringify(record("big", { blob: "x".repeat(200_000) }))}]`.padEnd(
+        1024 * 1024,
+        " "
+      )
+      expect((yield* send(request({ body: justUnder }))).status).toBe(202)
+      expectError(yield* send(request({ body: `${justUnder} ` })), 413, "PayloadTooLarge")
+    })
+  )
+
+  it.scoped("415: content types other than UTF-8 JSON, content codings other than gzip", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const withHeaders = (headers: Readonly<Record<string, CollectorHttp.HeaderValue>>) =>
+        send({ ...request({ body: records(1) }), headers: { "x-api-key": apiKey, ...headers } })
+      expectError(yield* withHeaders({}), 415, "UnsupportedMediaType")
+      expectError(yield* withHeaders({ "content-type": "text/plain" }), 415, "UnsupportedMediaType")
+      expectError(
+        yield* withHeaders({ "content-type": "application/json; charset=iso-8859-1" }),
+        415,
+        "UnsupportedMediaType"
+      )
+      expectError(
+        yield* withHeaders({ "content-type": ["application/json", "application/json"] }),
+        415,
+        "UnsupportedMediaType"
+      )
+      const br = yield* withHeaders({ "content-type": "application/json", "content-encoding": "br" })
+      expectError(br, 415, "UnsupportedContentEncoding")
+      expect(br.headers["accept-encoding"]).toBe("gzip")
+      // Accepted spellings.
+      for (const contentType of [
+        "Application/JSON",
+        "application/json; charset=UTF-8",
+        'application/json;charset="utf-8"'
+      ]) {
+        expect((yield* withHeaders({ "content-type": contentType })).status).toBe(202)
+      }
+    })
+  )
+
+  it.scoped(
+    "503 with Retry-After only when neither the stream nor the fallback queue takes the records",
+    () =>
+      Effect.gen(function* () {
+        const { pipeline, send } = yield* setup({ retryAfterSeconds: 7 })
+        yield* pipeline.stream.startOutage()
+        yield* pipeline.queue.startOutage()
+        const response = yield* whileClockRuns(send(request({ body: [record("a"), record("b"), { id: 3 }] })))
+        expectError(response, 503, "Unavailable")
+        expect(response.headers["retry-after"]).toBe("7")
+        expect(response.body).toMatchObject({ accepted: 0 })
+        const body = response.body as CollectorHttp.ErrorBody
+        expect(body.unavailable?.map((u) => u.index)).toEqual([0, 1])
+        expect(body.rejected?.map((r) => r.index)).toEqual([2])
+      })
+  )
+
+  it.scoped("404 and 405 (with Allow), and the health check", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      expectError(yield* send(request({ url: "/v1/other" })), 404, "NotFound")
+      expectError(yield* send(request({ url: "/v1/telemetry/" })), 404, "NotFound")
+      const get = yield* send(request({ method: "GET" }))
+      expectError(get, 405, "MethodNotAllowed")
+      expect(get.headers.allow).toBe("POST")
+      const health = yield* send(request({ method: "GET", url: "/healthz" }))
+      expect(health.status).toBe(200)
+      expect(health.body).toEqual({ ok: true })
+      expectError(yield* send(request({ method: "POST", url: "/healthz?x=1" })), 405, "MethodNotAllowed")
+      // The query string does not change the route.
+      expect((yield* send(request({ url: "/v1/telemetry?debug=1", body: records(1) }))).status).toBe(202)
+    })
+  )
+
+  it.scoped("reasons that echo what was sent are cut short", () =>
+    Effect.gen(function* () {
+      const { send } = yield* setup()
+      const response = yield* send(request({ body: [{ ...record("x"), timestamp: "y".repeat(100_000) }] }))
+      expectError(response, 400, "NoValidRecords")
+      const reason = (response.body as CollectorHttp.ErrorBody).rejected?.[0]?.reason ?? ""
+      expect(reason.length).toBeLessThanOrEqual(501)
+    })
+  )
+})
+
+describe("nestsDeeperThan", () => {
+  it("counts objects and arrays, and measures any depth without recursion", () => {
+    expect(Telemetry.nestsDeeperThan(1, 0)).toBe(false)
+    expect(Telemetry.nestsDeeperThan({}, 0)).toBe(true)
+    expect(Telemetry.nestsDeeperThan({ a: [{}] }, 3)).toBe(false)
+    expect(Telemetry.nestsDeeperThan({ a: [{}] }, 2)).toBe(true)
+    expect(Telemetry.nestsDeeperThan(JSON.parse(`${"[".repeat(300_000)}${"]".repeat(300_000)}`), 20)).toBe(
+      true
+    )
+  })
+})

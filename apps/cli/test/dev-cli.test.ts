@@ -1,0 +1,129 @@
+/**
+ * `spillway dev` run as a user runs it: a child process from the repository root, stdout a pipe
+ * (so the live view prints plain lines). A `--records` run must end by itself with exit code 0 and
+ * a summary showing every record indexed; SIGTERM must drain and print the summary too.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
+import { record } from "./harness.js"
+
+const root = fileURLToPath(new URL("../../../", import.meta.url))
+
+interface Run {
+  readonly child: ChildProcess
+  /** Everything printed so far. */
+  readonly output: () => string
+  readonly exit: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+const start = (args: ReadonlyArray<string>): Run => {
+  const child = spawn(process.execPath, ["apps/cli/bin/spillway.js", ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" }
+  })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString("utf8")
+  })
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString("utf8")
+  })
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal }))
+  )
+  return { child, output: () => output, exit }
+}
+
+/** Resolves with the first match of `pattern` in the output; rejects after `ms`. */
+const waitFor = (run: Run, pattern: RegExp, ms: number): Promise<RegExpMatchArray> =>
+  new Promise((resolve, reject) => {
+    const started = Date.now()
+    const poll = setInterval(() => {
+      const match = run.output().match(pattern)
+      if (match !== null) {
+        clearInterval(poll)
+        resolve(match)
+      } else if (Date.now() - started > ms || run.child.exitCode !== null) {
+        clearInterval(poll)
+        reject(new Error(`no ${pattern} within ${ms} ms; output:\n${run.output()}`))
+      }
+    }, 50)
+  })
+
+const withDeadline = <A>(promise: Promise<A>, ms: number, run: Run): Promise<A> =>
+  Promise.race([
+    promise,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => {
+        run.child.kill("SIGKILL")
+        reject(new Error(`did not exit within ${ms} ms; output:\n${run.output()}`))
+      }, ms).unref()
+    )
+  ])
+
+const summaryFigure = (output: string, label: string): number => {
+  const match = output.match(new RegExp(`^\\s+${label}\\s+(\\d+)`, "m"))
+  if (match?.[1] === undefined) throw new Error(`no "${label}" in the summary:\n${output}`)
+  return Number(match[1])
+}
+
+describe("spillway dev", () => {
+  it("--records 20000 sends them, waits until all are indexed, prints a summary and exits 0", async () => {
+    const run = start(["dev", "--port", "0", "--records", "20000"])
+    const { code } = await withDeadline(run.exit, 90_000, run)
+    const output = run.output()
+    expect(code, output).toBe(0)
+    expect(output).toMatch(/collector listening on http:\/\/127\.0\.0\.1:\d+\/v1\/telemetry/)
+    // Live view, as plain lines: stdout is not a terminal.
+    expect(output).toMatch(/^\[\d+\.\ds\]\s+in \d+\/s\s+out \d+\/s\s+delay avg \d+ ms p99 \d+ ms/m)
+    expect(output).not.toContain("\x1b[")
+    expect(summaryFigure(output, "sent")).toBe(20_000)
+    expect(summaryFigure(output, "indexed")).toBe(20_000)
+    expect(summaryFigure(output, "lost")).toBe(0)
+    expect(summaryFigure(output, "on-failure")).toBe(0)
+    expect(summaryFigure(output, "rejected")).toBe(0)
+    expect(output).toMatch(/delay \(ms\)\s+avg \d+\s+p50 \d+\s+p99 \d+\s+max \d+/)
+  }, 100_000)
+
+  it("exits 1 when accepted records did not reach the index (no time given to drain)", async () => {
+    const run = start(["dev", "--port", "0", "--records", "5000", "--drain-timeout", "0"])
+    const { code } = await withDeadline(run.exit, 90_000, run)
+    const output = run.output()
+    expect(code, output).toBe(1)
+    expect(summaryFigure(output, "lost")).toBeGreaterThan(0)
+    expect(output).toContain("pipeline not drained in time")
+  }, 100_000)
+
+  it("SIGTERM stops the collector, drains what it accepted, prints the summary and exits 0", async () => {
+    const run = start(["dev", "--port", "0", "--rate", "100"])
+    try {
+      const [, url] = await waitFor(run, /collector listening on (http:\/\/\S+)/, 60_000)
+      const mine = Array.from({ length: 5 }, (_, i) => record(`sigterm-${i}`))
+      const response = await fetch(url!, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": "demo-key" },
+        body: JSON.stringify(mine)
+      })
+      expect(response.status).toBe(202)
+      expect(await response.json()).toEqual({ accepted: 5, rejected: [], unavailable: [] })
+      const health = await fetch(url!.replace("/v1/telemetry", "/healthz"))
+      expect(await health.json()).toEqual({ ok: true })
+
+      run.child.kill("SIGTERM")
+      const { code } = await withDeadline(run.exit, 45_000, run)
+      const output = run.output()
+      expect(code, output).toBe(0)
+      expect(output).toContain("stopping: collector closed")
+      expect(summaryFigure(output, "lost")).toBe(0)
+      // The five posted records plus the demo records accepted before the signal.
+      expect(summaryFigure(output, "indexed")).toBeGreaterThanOrEqual(5)
+      // Every distinct id the collector accepted is in the index.
+      const distinct = Number(output.match(/accepted\s+\d+\s+(\d+) distinct ids/)?.[1])
+      expect(summaryFigure(output, "indexed")).toBe(distinct)
+    } finally {
+      if (run.child.exitCode === null) run.child.kill("SIGKILL")
+    }
+  }, 100_000)
+})

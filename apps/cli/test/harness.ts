@@ -1,0 +1,99 @@
+/** Helpers for the collector and `spillway dev` tests: records, in-process requests, settling on TestClock. */
+import { gzipSync } from "node:zlib"
+import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
+import type { MemoryPipeline } from "@spillway/memory"
+import { type Context, Duration, Effect, Fiber, TestClock } from "effect"
+import * as CollectorHttp from "../src/collector/http.js"
+import * as CollectorServer from "../src/collector/server.js"
+
+export const apiKey = "demo-key"
+
+export const record = (id: string, payload: Record<string, unknown> = { value: 1 }) => ({
+  id,
+  type: "cpu",
+  timestamp: "2026-11-24T10:00:00.000Z",
+  payload
+})
+
+export const records = (n: number, prefix = "r") =>
+  Array.from({ length: n }, (_, i) => record(`${prefix}-${i}`))
+
+export const jsonHeaders = { "content-type": "application/json", "x-api-key": apiKey } as const
+
+/** A request as a transport would build it; `body` is sent as is when bytes or a string, else as JSON. */
+export const request = (
+  options: {
+    readonly method?: string
+    readonly url?: string
+    readonly headers?: Readonly<Record<string, CollectorHttp.HeaderValue>>
+    readonly body?: unknown
+    readonly gzip?: boolean
+  } = {}
+): CollectorHttp.CollectorRequest => {
+  const raw =
+    options.body instanceof Uint8Array
+      ? options.body
+      : Buffer.from(typeof options.body === "string" ? options.body : JSON.stringify(options.body ?? []))
+  const body = options.gzip === true ? gzipSync(raw) : raw
+  return {
+    method: options.method ?? "POST",
+    url: options.url ?? CollectorHttp.telemetryPath,
+    headers: {
+      ...jsonHeaders,
+      ...(options.gzip === true ? { "content-encoding": "gzip" } : {}),
+      ...options.headers
+    },
+    readBody: CollectorHttp.bodyFromBytes(body)
+  }
+}
+
+/** The collect stage's services over a memory pipeline, with the pipeline's default demo key. */
+export const stageContext = (
+  pipeline: MemoryPipeline.Pipeline
+): Context.Context<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue> =>
+  CollectorServer.stageContext({
+    apiKeys: ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }]),
+    stream: pipeline.stream,
+    queue: pipeline.queue
+  })
+
+/**
+ * Moves the test clock in steps until the pipeline is idle twice in a row; fails after `max` of
+ * simulated time.
+ */
+export const settle = (pipeline: MemoryPipeline.Pipeline, max: Duration.DurationInput = "10 minutes") =>
+  Effect.gen(function* () {
+    const limit = Duration.toMillis(max)
+    let elapsed = 0
+    let idleInARow = 0
+    while (idleInARow < 2) {
+      if (elapsed > limit) return yield* Effect.fail(`pipeline did not settle within ${limit} ms`)
+      yield* TestClock.adjust("250 millis")
+      elapsed += 250
+      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
+    }
+  })
+
+/** Runs `effect` in a fiber while moving the test clock, for effects that sleep (retry backoff). */
+export const whileClockRuns = <A, E>(
+  effect: Effect.Effect<A, E>,
+  step: Duration.DurationInput = "100 millis"
+) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(effect)
+    while (fiber.unsafePoll() === null) yield* TestClock.adjust(step)
+    return yield* Fiber.join(fiber)
+  })
+
+/** Polls (live clock) until the pipeline is idle twice in a row, or `max` passes; says which. */
+export const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, max: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + Duration.toMillis(max)
+    let idleInARow = 0
+    while (idleInARow < 2) {
+      if (Date.now() > deadline) return false
+      yield* Effect.sleep("100 millis")
+      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
+    }
+    return true
+  })

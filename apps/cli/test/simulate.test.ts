@@ -1,0 +1,326 @@
+/**
+ * `spillway simulate`: every scenario loses nothing, runs are reproducible from their seed, the
+ * `--json` output keeps its contract, and each scenario shows the behaviour it is named for.
+ *
+ * Each scenario runs once (3,000 records) and its report is shared by the tests that read it.
+ */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { Command } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Console, Effect, Either, Schema } from "effect"
+import { simulateCommand } from "../src/simulate/command.js"
+import { runScenario, SimulationError } from "../src/simulate/engine.js"
+import { type Report, renderTable } from "../src/simulate/report.js"
+import { type ScenarioName, scenarioNames } from "../src/simulate/scenarios.js"
+
+const options = { seed: 1, records: 3000 }
+
+const reports = new Map<ScenarioName, Promise<Report>>()
+const reportOf = (name: ScenarioName): Effect.Effect<Report> =>
+  Effect.promise(() => {
+    let report = reports.get(name)
+    if (report === undefined) {
+      report = Effect.runPromise(runScenario(name, options))
+      reports.set(name, report)
+    }
+    return report
+  })
+
+const sum = (report: Report, key: "accepted" | "indexed" | "rejected") =>
+  report.timeline.reduce((n, second) => n + second[key], 0)
+
+/** The `--json` contract, written out on its own rather than borrowed from the engine's schema. */
+const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+const JsonReport = Schema.parseJson(
+  Schema.Struct({
+    scenario: Schema.Literal(...scenarioNames),
+    seed: Schema.Number.pipe(Schema.int()),
+    records: Schema.Struct({
+      sent: Count,
+      accepted: Count,
+      rejected: Count,
+      indexed: Count,
+      duplicatesSkipped: Count,
+      onFailure: Count,
+      lost: Count
+    }),
+    retries: Count,
+    delayMs: Schema.Struct({
+      avg: Schema.NonNegative,
+      p50: Schema.NonNegative,
+      p99: Schema.NonNegative,
+      max: Schema.NonNegative
+    }),
+    simulatedSeconds: Count,
+    fallbackParked: Count,
+    timeline: Schema.Array(
+      Schema.Struct({
+        second: Count,
+        sent: Count,
+        indexed: Count,
+        delayAvgMs: Schema.NonNegative,
+        delayP99Ms: Schema.NonNegative,
+        fallbackDepth: Count
+      })
+    )
+  })
+)
+
+/** A console that keeps what is logged to stdout, line by line, and what goes to stderr. */
+const capture = () => {
+  const stdout: Array<string> = []
+  const stderr: Array<string> = []
+  const base = globalThis.console
+  const console: Console.Console = {
+    [Console.TypeId]: Console.TypeId,
+    assert: () => Effect.void,
+    clear: Effect.void,
+    count: () => Effect.void,
+    countReset: () => Effect.void,
+    debug: () => Effect.void,
+    dir: () => Effect.void,
+    dirxml: () => Effect.void,
+    error: (...args) => Effect.sync(() => void stderr.push(args.join(" "))),
+    group: () => Effect.void,
+    groupEnd: Effect.void,
+    info: (...args) => Effect.sync(() => void stdout.push(args.join(" "))),
+    log: (...args) => Effect.sync(() => void stdout.push(args.join(" "))),
+    table: () => Effect.void,
+    time: () => Effect.void,
+    timeEnd: () => Effect.void,
+    timeLog: () => Effect.void,
+    trace: () => Effect.void,
+    warn: (...args) => Effect.sync(() => void stderr.push(args.join(" "))),
+    unsafe: { ...base, log: (...args: Array<unknown>) => void stdout.push(args.join(" ")) }
+  }
+  return { console, stdout, stderr }
+}
+
+// Mounted under a root command as in `main.ts`, so arguments read as they do on the command line.
+const cli = Command.run(Command.make("spillway").pipe(Command.withSubcommands([simulateCommand])), {
+  name: "spillway",
+  version: "test"
+})
+const runCli = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const { console, stdout, stderr } = capture()
+    const exit = yield* cli(["node", "spillway", ...args]).pipe(
+      Effect.withConsole(console),
+      Effect.provide(NodeContext.layer),
+      Effect.exit
+    )
+    return { exit, stdout: stdout.join("\n"), stderr: stderr.join("\n") }
+  })
+
+describe("every scenario", () => {
+  for (const name of scenarioNames) {
+    it.effect(
+      `${name}: every accepted record is indexed or reported as poison; nothing is lost`,
+      () =>
+        Effect.gen(function* () {
+          const report = yield* reportOf(name)
+          const r = report.records
+          expect(r.lost).toBe(0)
+          expect(report.integrity).toEqual({
+            writtenMoreThanOnce: 0,
+            invalidAccepted: 0,
+            validRejected: 0,
+            rejectedWithoutReason: 0,
+            unexpectedDocuments: 0,
+            unexplainedDelays: 0,
+            deadLettered: 0,
+            lostIds: []
+          })
+          expect(r.sent).toBe(options.records)
+          expect(r.accepted + r.rejected).toBe(r.sent)
+          expect(r.indexed + r.onFailure + r.lost).toBe(r.accepted)
+          // The producer's mix really happened: about 1% invalid, and some client duplicates,
+          // each of them skipped by the processor rather than written twice.
+          expect(r.rejected).toBeGreaterThan(options.records * 0.003)
+          expect(report.duplicatesSent).toBeGreaterThan(0)
+          expect(r.duplicatesSkipped).toBeGreaterThanOrEqual(report.duplicatesSent)
+          // The timeline accounts for every record and every write.
+          expect(sum(report, "accepted")).toBe(r.accepted)
+          expect(sum(report, "rejected")).toBe(r.rejected)
+          expect(sum(report, "indexed")).toBe(r.indexed)
+          expect(report.timeline).toHaveLength(report.simulatedSeconds)
+          expect(report.delayMs.p50).toBeLessThanOrEqual(report.delayMs.p99)
+          expect(report.delayMs.p99).toBeLessThanOrEqual(report.delayMs.max)
+          expect(report.delayMs.p50).toBeGreaterThan(0)
+        }),
+      60_000
+    )
+  }
+})
+
+describe("reproducibility", () => {
+  it.effect(
+    "the same seed gives the same report, byte for byte",
+    () =>
+      Effect.gen(function* () {
+        const first = yield* reportOf("kinesis-throttling")
+        const again = yield* runScenario("kinesis-throttling", options)
+        expect(JSON.stringify(again)).toBe(JSON.stringify(first))
+      }),
+    60_000
+  )
+
+  it.effect(
+    "a different seed gives a different run",
+    () =>
+      Effect.gen(function* () {
+        const first = yield* reportOf("kinesis-throttling")
+        const other = yield* runScenario("kinesis-throttling", { ...options, seed: 2 })
+        expect(other.seed).toBe(2)
+        expect(JSON.stringify({ ...other, seed: 1 })).not.toBe(JSON.stringify(first))
+        expect(other.records.lost).toBe(0)
+      }),
+    60_000
+  )
+})
+
+describe("what each scenario exercises", () => {
+  it.effect(
+    "poison-records: the poison records reach on-failure and the replay report, and none is lost",
+    () =>
+      Effect.gen(function* () {
+        const report = yield* reportOf("poison-records")
+        expect(report.records.onFailure).toBeGreaterThan(0)
+        expect(report.records.lost).toBe(0)
+        expect(report.faults.processorBatchesDiscarded).toBeGreaterThan(0)
+        expect(report.faults.indexParseErrors).toBeGreaterThan(0)
+        expect(report.replay.failed).toBeGreaterThanOrEqual(report.records.onFailure)
+        // The other records of the discarded batches were written already: the replay skips them.
+        expect(report.replay.skipped).toBeGreaterThan(0)
+        expect(report.replay.written).toBe(0)
+      })
+  )
+
+  it.effect("scenarios without poison send nothing to on-failure", () =>
+    Effect.gen(function* () {
+      for (const name of scenarioNames.filter((n) => n !== "poison-records")) {
+        expect((yield* reportOf(name)).records.onFailure, name).toBe(0)
+      }
+    })
+  )
+
+  it.effect("throttling, outage and black-friday: records went through the fallback queue", () =>
+    Effect.gen(function* () {
+      for (const name of ["kinesis-throttling", "kinesis-outage", "black-friday"] as const) {
+        const report = yield* reportOf(name)
+        expect(report.fallbackParked, name).toBeGreaterThan(0)
+        expect(report.fallbackMaxDepth, name).toBeGreaterThan(0)
+        expect(report.timeline.at(-1)?.fallbackDepth, name).toBe(0)
+      }
+      expect((yield* reportOf("steady")).fallbackParked).toBe(0)
+      expect((yield* reportOf("kinesis-throttling")).faults.streamInjectedEntryFailures).toBeGreaterThan(0)
+      expect((yield* reportOf("kinesis-outage")).faults.streamRejectedCalls).toBeGreaterThan(0)
+    })
+  )
+
+  it.effect("black-friday: the spike meets the per-shard limit and p99 delay is above steady's", () =>
+    Effect.gen(function* () {
+      const spike = yield* reportOf("black-friday")
+      const steady = yield* reportOf("steady")
+      expect(spike.faults.streamThrottledEntries).toBeGreaterThan(0)
+      expect(steady.faults.streamThrottledEntries).toBe(0)
+      expect(spike.delayMs.p99).toBeGreaterThan(steady.delayMs.p99)
+    })
+  )
+
+  it.effect("opensearch-rejections: 429s are retried until every record is indexed", () =>
+    Effect.gen(function* () {
+      const report = yield* reportOf("opensearch-rejections")
+      expect(report.faults.indexRejections).toBeGreaterThan(0)
+      expect(report.retriesBy.sinkWrites).toBeGreaterThan(0)
+      expect(report.retries).toBeGreaterThanOrEqual(report.retriesBy.sinkWrites)
+      expect(report.records.indexed).toBe(report.records.accepted)
+      expect((yield* reportOf("steady")).retries).toBe(0)
+    })
+  )
+
+  it.effect("kinesis-outage: the delay shows the outage, steady's does not", () =>
+    Effect.gen(function* () {
+      const outage = yield* reportOf("kinesis-outage")
+      const steady = yield* reportOf("steady")
+      expect(outage.delayMs.max).toBeGreaterThan(10_000)
+      expect(steady.delayMs.max).toBeLessThan(2_000)
+    })
+  )
+})
+
+describe("the command", () => {
+  it.effect(
+    "--json prints exactly one JSON object with the report's keys, and it is the engine's report",
+    () =>
+      Effect.gen(function* () {
+        const { exit, stdout } = yield* runCli([
+          "simulate",
+          "--scenario",
+          "steady",
+          "--seed",
+          String(options.seed),
+          "--records",
+          String(options.records),
+          "--json"
+        ])
+        expect(exit._tag).toBe("Success")
+        expect(stdout.split("\n")).toHaveLength(1)
+        const decoded = Schema.decodeUnknownEither(JsonReport)(stdout)
+        expect(Either.isRight(decoded) ? "decoded" : String(decoded.left)).toBe("decoded")
+        expect(stdout).toBe(JSON.stringify(yield* reportOf("steady")))
+      }),
+    60_000
+  )
+
+  it.effect(
+    "without --json prints the table",
+    () =>
+      Effect.gen(function* () {
+        const { exit, stdout } = yield* runCli([
+          "simulate",
+          "--scenario",
+          "poison-records",
+          "--records",
+          "3000"
+        ])
+        expect(exit._tag).toBe("Success")
+        expect(stdout).toBe(renderTable(yield* reportOf("poison-records")))
+        expect(stdout).toMatch(/^ {2}lost +0$/m)
+        expect(stdout).toMatch(/^ {2}on-failure \(poison\) +[1-9]/m)
+      }),
+    60_000
+  )
+
+  it.effect("refuses an unknown scenario and a record count out of range", () =>
+    Effect.gen(function* () {
+      const unknown = yield* runCli(["simulate", "--scenario", "meteor-strike", "--json"])
+      expect(unknown.exit._tag).toBe("Failure")
+      expect(unknown.stdout).toBe("")
+      const tooFew = yield* runScenario("steady", { seed: 1, records: 0 }).pipe(Effect.flip)
+      expect(tooFew).toBeInstanceOf(SimulationError)
+      expect(tooFew.reason).toBe("InvalidOptions")
+      const notAScenario = yield* runScenario("meteor-strike", { seed: 1, records: 10 }).pipe(Effect.flip)
+      expect(notAScenario.message).toContain("black-friday")
+    })
+  )
+})
+
+describe("bin/spillway.js", () => {
+  it.effect(
+    "prints one JSON line on stdout, the same bytes as in process",
+    () =>
+      Effect.gen(function* () {
+        const bin = fileURLToPath(new URL("../bin/spillway.js", import.meta.url))
+        const args = ["simulate", "--scenario", "black-friday", "--records", "3000", "--json"]
+        const { stdout } = yield* Effect.promise(() =>
+          promisify(execFile)(process.execPath, [bin, ...args], { maxBuffer: 16 * 1024 * 1024 })
+        )
+        expect(stdout).toBe(`${JSON.stringify(yield* reportOf("black-friday"))}\n`)
+      }),
+    60_000
+  )
+})

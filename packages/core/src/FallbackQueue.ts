@@ -63,7 +63,11 @@ export interface ReceiveOptions {
 
 export interface Service {
   readonly queueArn: string
-  /** Sends up to 10 messages, answering once per message in request order. */
+  /**
+   * Sends messages (SendMessageBatch: 10 per call), answering once per message in request order.
+   * As with `RecordStream.putRecords`, the AWS layer splits a larger call and the memory layer
+   * refuses it as the raw API does.
+   */
   readonly send: (
     messages: ReadonlyArray<OutgoingMessage>
   ) => Effect.Effect<ReadonlyArray<SendOutcome>, FallbackQueueError>

@@ -3,8 +3,9 @@
  *
  * `putRecords` mirrors PutRecords: the call either fails as a whole (typed `RecordStreamError`) or
  * answers once per entry, in request order, with the shard and sequence number or a per-entry
- * error code. Callers split batches with `chunkEntries` so that no backend ever sees a call over
- * the limits; a backend that is handed one anyway fails the whole call as AWS does.
+ * error code. The stages split batches with `chunkEntries`. Handed a call over the limits anyway,
+ * the AWS layer splits it, while the memory layer refuses it whole as the raw API does, so a
+ * caller that forgets to split is caught by the tests.
  */
 import { Context, type Effect, Schema } from "effect"
 

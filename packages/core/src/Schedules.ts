@@ -44,11 +44,21 @@ export const sinkWrite = Schedule.exponential("100 millis", 2).pipe(
 
 /**
  * Redriver → fallback queue, for records the stream refused one by one (per-shard throttling).
- * They are parked again as a new message that SQS holds back (`DelaySeconds`) for 1, 2, 4 …
- * seconds by attempt, capped at 60 (SQS allows 900), so a hot shard is not hammered in a loop
- * while its per-second budget is spent.
+ * They are parked again as a new message that SQS holds back (`DelaySeconds`) for 1, 2, 4, 8
+ * seconds by attempt, so a hot shard is not hammered in a loop while its per-second budget is
+ * spent. The cap is low because shard budgets refill every second: a longer wait only adds
+ * delay (the simulator's black-friday run showed a 60 s cap pushing p99 past two minutes).
  */
-export const reparkDelaySeconds = (attempt: number): number => Math.min(60, 2 ** Math.max(0, attempt - 1))
+export const reparkDelaySeconds = (attempt: number): number => Math.min(8, 2 ** Math.max(0, attempt - 1))
+
+/**
+ * Replay → stream reads (GetRecords shares 5 calls/s per shard with every consumer): a read that
+ * was throttled or hit an outage is tried again a few times before the range is reported unread.
+ */
+export const streamRead = Schedule.exponential("200 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(5))
+)
 
 /** Event source mapping → on-failure destination. Losing this record loses the pointer to the batch. */
 export const failureDestinationSend = Schedule.exponential("200 millis", 2).pipe(

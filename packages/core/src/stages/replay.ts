@@ -12,6 +12,7 @@ import type { DedupCache } from "../DedupCache.js"
 import type * as DocumentSink from "../DocumentSink.js"
 import type { OnFailureRecord } from "../OnFailure.js"
 import * as RecordStream from "../RecordStream.js"
+import * as Schedules from "../Schedules.js"
 import { type ProcessFailure, process } from "./process.js"
 
 export interface ReplayResult {
@@ -44,6 +45,7 @@ export const replay = Effect.fn("replay")(function* (
       endSequenceNumber: failure.KinesisBatchInfo.endSequenceNumber
     }
     const records = yield* stream.readRange(range).pipe(
+      Effect.retry({ schedule: Schedules.streamRead, while: (e) => e.isRetryable }),
       Effect.tapError((error) =>
         Effect.sync(() =>
           unreadable.push({

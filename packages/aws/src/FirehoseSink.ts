@@ -15,7 +15,7 @@
  * deduplicate by `id` (`decodeRecord` gives it back).
  */
 import { PutRecordBatchCommand, type PutRecordBatchResponseEntry } from "@aws-sdk/client-firehose"
-import { DocumentSink } from "@spillway/core"
+import { Batching, DocumentSink } from "@spillway/core"
 import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
 import { FirehoseClient } from "./FirehoseClient.js"
 import * as AwsErrors from "./internal/awsErrors.js"
@@ -80,26 +80,11 @@ interface Pending {
   readonly data: Uint8Array
 }
 
-const chunksOf = (records: ReadonlyArray<Pending>, limits: Limits): Array<Array<Pending>> => {
-  const chunks: Array<Array<Pending>> = []
-  let current: Array<Pending> = []
-  let bytes = 0
-  for (const record of records) {
-    const size = record.data.byteLength
-    if (
-      current.length > 0 &&
-      (current.length >= limits.maxRecordsPerCall || bytes + size > limits.maxBytesPerCall)
-    ) {
-      chunks.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(record)
-    bytes += size
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
-}
+const chunksOf = (records: ReadonlyArray<Pending>, limits: Limits): Array<Array<Pending>> =>
+  Batching.chunkBySize(records, (record) => record.data.byteLength, {
+    maxCount: limits.maxRecordsPerCall,
+    maxBytes: limits.maxBytesPerCall
+  })
 
 const outcomeOf = (entry: PutRecordBatchResponseEntry | undefined): DocumentSink.WriteOutcome =>
   entry?.ErrorCode !== undefined

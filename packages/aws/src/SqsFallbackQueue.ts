@@ -23,7 +23,7 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand
 } from "@aws-sdk/client-sqs"
-import { FallbackQueue } from "@spillway/core"
+import { Batching, FallbackQueue } from "@spillway/core"
 import { Config, type ConfigError, Effect, Either, Layer } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import * as AwsErrors from "./internal/awsErrors.js"
@@ -121,26 +121,11 @@ const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8")
 const batchesOf = (
   messages: ReadonlyArray<FallbackQueue.OutgoingMessage>,
   limits: FallbackQueue.Limits
-): Array<Array<FallbackQueue.OutgoingMessage>> => {
-  const batches: Array<Array<FallbackQueue.OutgoingMessage>> = []
-  let current: Array<FallbackQueue.OutgoingMessage> = []
-  let bytes = 0
-  for (const message of messages) {
-    const size = utf8Bytes(message.body)
-    if (
-      current.length > 0 &&
-      (current.length >= limits.maxEntriesPerCall || bytes + size > limits.maxBatchBytes)
-    ) {
-      batches.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(message)
-    bytes += size
-  }
-  if (current.length > 0) batches.push(current)
-  return batches
-}
+): Array<Array<FallbackQueue.OutgoingMessage>> =>
+  Batching.chunkBySize(messages, (message) => utf8Bytes(message.body), {
+    maxCount: limits.maxEntriesPerCall,
+    maxBytes: limits.maxBatchBytes
+  })
 
 const toQueueMessage = (message: Message): FallbackQueue.QueueMessage | undefined => {
   if (message.MessageId === undefined || message.ReceiptHandle === undefined) return undefined

@@ -8,6 +8,7 @@
  * caller that forgets to split is caught by the tests.
  */
 import { Context, type Effect, Schema } from "effect"
+import { chunkBySize } from "./Batching.js"
 
 export interface PutEntry {
   readonly partitionKey: string
@@ -112,26 +113,8 @@ export const entrySize = (entry: PutEntry): number =>
 export const chunkEntries = <A extends PutEntry>(
   entries: ReadonlyArray<A>,
   limits: Limits = defaultLimits
-): Array<Array<A>> => {
-  const chunks: Array<Array<A>> = []
-  let current: Array<A> = []
-  let bytes = 0
-  for (const entry of entries) {
-    const size = entrySize(entry)
-    if (
-      current.length > 0 &&
-      (current.length >= limits.maxEntriesPerCall || bytes + size > limits.maxBytesPerCall)
-    ) {
-      chunks.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(entry)
-    bytes += size
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
-}
+): Array<Array<A>> =>
+  chunkBySize(entries, entrySize, { maxCount: limits.maxEntriesPerCall, maxBytes: limits.maxBytesPerCall })
 
 /** Orders two sequence numbers (decimal strings of up to 129 digits) without losing precision. */
 export const compareSequenceNumbers = (a: string, b: string): -1 | 0 | 1 => {

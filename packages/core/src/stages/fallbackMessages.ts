@@ -4,6 +4,7 @@
  * SQS requests.
  */
 import { Either, Schema } from "effect"
+import { chunkBySize } from "../Batching.js"
 import type * as FallbackQueue from "../FallbackQueue.js"
 import { formatParseError, TelemetryEnvelope } from "../Telemetry.js"
 
@@ -56,27 +57,21 @@ export const encodeFallbackMessages = (
     current.indexes.push(record.index)
     current.bytes += bytes
   }
-  const batches: Array<Array<PackedMessage>> = []
-  let batch: Array<PackedMessage> = []
-  let batchBytes = 0
-  for (const m of messages) {
-    if (
-      batch.length > 0 &&
-      (batch.length >= limits.maxEntriesPerCall || batchBytes + m.bytes > limits.maxBatchBytes)
-    ) {
-      batches.push(batch)
-      batch = []
-      batchBytes = 0
-    }
+  const packed = messages.map((m, i): PackedMessage & { readonly bytes: number } => {
     const body = header + m.parts.join(",") + footer
     const message: FallbackQueue.OutgoingMessage =
       options.delaySeconds === undefined || options.delaySeconds === 0
-        ? { id: `m${batch.length}`, body }
-        : { id: `m${batch.length}`, body, delaySeconds: options.delaySeconds }
-    batch.push({ message, indexes: m.indexes })
-    batchBytes += m.bytes
-  }
-  if (batch.length > 0) batches.push(batch)
+        ? { id: `m${i}`, body }
+        : { id: `m${i}`, body, delaySeconds: options.delaySeconds }
+    return { message, indexes: m.indexes, bytes: m.bytes }
+  })
+  const batches = chunkBySize(packed, (m) => m.bytes, {
+    maxCount: limits.maxEntriesPerCall,
+    maxBytes: limits.maxBatchBytes
+  }).map((batch) =>
+    // Entry ids need only be unique within one call.
+    batch.map(({ message, indexes }, i): PackedMessage => ({ message: { ...message, id: `m${i}` }, indexes }))
+  )
   return { batches }
 }
 

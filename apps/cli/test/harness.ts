@@ -1,22 +1,12 @@
 /** Helpers for the collector and `spillway dev` tests: records, in-process requests, settling on TestClock. */
 import { gzipSync } from "node:zlib"
 import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
-import type { MemoryPipeline } from "@spillway/memory"
-import { type Context, Duration, Effect, Fiber, TestClock } from "effect"
+import { type MemoryPipeline, Testing } from "@spillway/memory"
+import { type Context, Duration, Effect } from "effect"
 import * as CollectorHttp from "../src/collector/http.js"
 import * as CollectorServer from "../src/collector/server.js"
 
-export const apiKey = "demo-key"
-
-export const record = (id: string, payload: Record<string, unknown> = { value: 1 }) => ({
-  id,
-  type: "cpu",
-  timestamp: "2026-11-24T10:00:00.000Z",
-  payload
-})
-
-export const records = (n: number, prefix = "r") =>
-  Array.from({ length: n }, (_, i) => record(`${prefix}-${i}`))
+export const { apiKey, record, records, whileClockRuns } = Testing
 
 export const jsonHeaders = { "content-type": "application/json", "x-api-key": apiKey } as const
 
@@ -57,33 +47,9 @@ export const stageContext = (
     queue: pipeline.queue
   })
 
-/**
- * Moves the test clock in steps until the pipeline is idle twice in a row; fails after `max` of
- * simulated time.
- */
+/** Settles the pipeline on TestClock; fails after `max` of simulated time. */
 export const settle = (pipeline: MemoryPipeline.Pipeline, max: Duration.DurationInput = "10 minutes") =>
-  Effect.gen(function* () {
-    const limit = Duration.toMillis(max)
-    let elapsed = 0
-    let idleInARow = 0
-    while (idleInARow < 2) {
-      if (elapsed > limit) return yield* Effect.fail(`pipeline did not settle within ${limit} ms`)
-      yield* TestClock.adjust("250 millis")
-      elapsed += 250
-      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
-    }
-  })
-
-/** Runs `effect` in a fiber while moving the test clock, for effects that sleep (retry backoff). */
-export const whileClockRuns = <A, E>(
-  effect: Effect.Effect<A, E>,
-  step: Duration.DurationInput = "100 millis"
-) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(effect)
-    while (fiber.unsafePoll() === null) yield* TestClock.adjust(step)
-    return yield* Fiber.join(fiber)
-  })
+  Testing.settle(pipeline, { max })
 
 /** Polls (live clock) until the pipeline is idle twice in a row, or `max` passes; says which. */
 export const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, max: Duration.DurationInput) =>

@@ -1,42 +1,8 @@
 /** Shared helpers for the end-to-end pipeline tests: record factories and settling on TestClock. */
-import { Duration, Effect, Fiber, TestClock } from "effect"
+import { Effect } from "effect"
 import type { Pipeline } from "../../src/MemoryPipeline.js"
 
-export const apiKey = "demo-key"
-
-export const record = (id: string, payload: Record<string, unknown> = { value: 1 }) => ({
-  id,
-  type: "cpu",
-  timestamp: "2026-11-24T10:00:00.000Z",
-  payload
-})
-
-export const records = (n: number, prefix = "r") =>
-  Array.from({ length: n }, (_, i) => record(`${prefix}-${i}`))
-
-/**
- * Moves the test clock in `step`s until the pipeline is idle twice in a row (nothing in flight,
- * every shard read to its tip, the fallback queue empty). Fails if that takes longer than `max`
- * of simulated time. Returns the simulated time it took.
- */
-export const settle = (
-  pipeline: Pipeline,
-  options: { readonly step?: Duration.DurationInput; readonly max?: Duration.DurationInput } = {}
-): Effect.Effect<Duration.Duration, string> =>
-  Effect.gen(function* () {
-    const step = Duration.decode(options.step ?? "250 millis")
-    const max = Duration.toMillis(options.max ?? "30 minutes")
-    let elapsed = 0
-    let idleInARow = 0
-    while (idleInARow < 2) {
-      if (elapsed > max)
-        return yield* Effect.fail(`pipeline did not settle within ${max} ms of simulated time`)
-      yield* TestClock.adjust(step)
-      elapsed += Duration.toMillis(step)
-      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
-    }
-    return Duration.millis(elapsed)
-  })
+export { apiKey, record, records, settle, whileClockRuns } from "../../src/Testing.js"
 
 /** Asserts-friendly view of the index: how many documents, and the ids written other than once. */
 export const indexReport = (pipeline: Pipeline, ids: ReadonlyArray<string>) =>
@@ -50,15 +16,4 @@ export const indexReport = (pipeline: Pipeline, ids: ReadonlyArray<string>) =>
       if (writes > 1) writtenMoreThanOnce.push(id)
     }
     return { count, missing, writtenMoreThanOnce }
-  })
-
-/** Runs `effect` in a fiber while moving the test clock in `step`s, for effects that sleep (latency, backoff). */
-export const whileClockRuns = <A, E>(
-  effect: Effect.Effect<A, E>,
-  step: Duration.DurationInput = "100 millis"
-) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(effect)
-    while (fiber.unsafePoll() === null) yield* TestClock.adjust(step)
-    return yield* Fiber.join(fiber)
   })

@@ -1,0 +1,468 @@
+/**
+ * `spillway simulate --compare <seed>`: the published before/after experiment, replayed on the real
+ * in-memory pipeline. One traffic plan and one fault plan, drawn once from the seed, go through
+ * three processor configurations, and the end-to-end delay (collector receipt → write confirmed by
+ * the index) of each is set next to the figures the original production system published:
+ *
+ * - before: no bisection, whole-batch failure, unlimited retries, no dedup cache
+ *   (published 4.4 s avg / 23.3 s p99);
+ * - after: bisect on function error, 3 retries then the on-failure destination, the dedup cache
+ *   (published 1.3 s avg / 3.9 s p99);
+ * - spillway: `MemoryPipeline.recommendedProcessorConfig` (partial batch response on top of the
+ *   above), Spillway's own design; nothing was published for it, so it has no error column.
+ *
+ * The delay model, every source a named constant in `model` below:
+ * - polling: Lambda polls each shard about once per second (`pollIntervalMillis`), so a record
+ *   waits half a second on average before its batch is even read;
+ * - function duration: every write the function makes costs a fixed overhead (cold paths, the
+ *   `_bulk` round trip) plus a cost per document (transform, serialise, index), slept on the clock
+ *   by a wrapping sink. That per-document cost is what makes a whole-batch retry expensive: without
+ *   a dedup cache a retried batch of 500 is written again in full;
+ * - retries: a failed batch waits `retryDelayMillis` before it is invoked again, and the shard is
+ *   blocked meanwhile (one batch in flight per shard), so every record behind it waits too;
+ * - faults: transient 429s on single items (retried inside the invocation by Spillway's processor
+ *   on `Schedules.sinkWrite`; the original function had no item-level retry, so there a 429 failed
+ *   the whole invocation, modelled by answering it `Rejected`), and "sticky" records that
+ *   fail the invocation a few times and then go through. The second kind is how the original
+ *   system's poison looked in practice (a timeout, a mapping update racing the write): a record
+ *   that fails k times (k drawn from 1..`maxStickyFailures`) and then succeeds. Records that can
+ *   never be written are left out on purpose: with unlimited retries and no bisection ("before")
+ *   one of them blocks its shard until the records expire, so no finite "before" figure exists
+ *   with them, and the published one is finite.
+ *
+ * Guarantees: the same seed prints the same bytes (virtual time, seeded `Random`, the fault plan
+ * drawn before any pipeline runs so every column meets the same faults on the same records); every
+ * accepted record is accounted for (indexed, or counted `lost`); a run takes a few seconds of CPU.
+ */
+import { DocumentSink } from "@spillway/core"
+import { MemoryPipeline } from "@spillway/memory"
+import { Clock, Duration, Effect, Fiber, Logger, LogLevel, Random, TestClock, TestContext } from "effect"
+import { SimulationError, startTime } from "./engine.js"
+
+/**
+ * The calibrated model (seed 1). Change one number here and every column moves with it. The
+ * "before" column sits near a tipping point (whole-batch retries grow the backlog, which makes the
+ * next batch bigger and likelier to fail), so its figures swing more between seeds than the others.
+ */
+export const model = {
+  /** Records in the run (one shard): 40 s of traffic, enough for a p99, small enough for a fast run. */
+  records: 6000,
+  /** Client traffic, sent in one request every `tickMillis`: 15% of a shard's write capacity. */
+  recordsPerSecond: 150,
+  tickMillis: 250,
+  /** Lambda polls each shard about once per second (reference §2.1). */
+  pollIntervalMillis: 1000,
+  /** Pause before a failed batch, or a bisected half, is invoked again. */
+  retryDelayMillis: 1000,
+  /** Records per invocation, the same in every column. */
+  batchSize: 500,
+  /** Fixed cost of every write the function makes (invocation path and `_bulk` round trip). */
+  writeOverheadMillis: 150,
+  /** Cost per document written: what makes rewriting a whole batch (no dedup cache) expensive. */
+  perDocumentMillis: 1,
+  /**
+   * Share of item writes the index answers 429. Retried inside the invocation by Spillway; in the
+   * original function any failed item failed the invocation, so a batch of n records failed with
+   * probability 1 − (1 − rate)^n: the bigger the backlog, the likelier a whole-batch retry, which is
+   * the feedback loop behind the "before" tail.
+   */
+  throttleRate: 0.0025,
+  /** Share of records that fail the invocation a few times before they go through. */
+  stickyRate: 0.0003,
+  /** A sticky record fails 1..this many times. */
+  maxStickyFailures: 3
+}
+
+export type Model = { readonly [K in keyof typeof model]: number }
+
+export const published = {
+  before: { avgMs: 4400, p99Ms: 23_300 },
+  after: { avgMs: 1300, p99Ms: 3900 }
+} as const
+
+export const columnNames = ["before", "after", "spillway"] as const
+export type ColumnName = (typeof columnNames)[number]
+
+export interface ColumnConfig {
+  readonly bisectBatchOnFunctionError: boolean
+  readonly reportBatchItemFailures: boolean
+  readonly maximumRetryAttempts: number
+  /** 1 stands for "no cache": every id is evicted by the next. */
+  readonly dedupCapacity: number
+  /**
+   * Whether the function retries the items the index answered 429 inside the invocation. The
+   * original function did not: any failed item failed the invocation.
+   */
+  readonly itemRetries: boolean
+}
+
+export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
+  before: {
+    bisectBatchOnFunctionError: false,
+    reportBatchItemFailures: false,
+    maximumRetryAttempts: -1,
+    dedupCapacity: 1,
+    itemRetries: false
+  },
+  after: {
+    bisectBatchOnFunctionError: true,
+    reportBatchItemFailures: false,
+    // The published "after" retried a batch 3 times before sending it to the on-failure destination.
+    maximumRetryAttempts: 3,
+    dedupCapacity: 1_000_000,
+    itemRetries: false
+  },
+  spillway: {
+    bisectBatchOnFunctionError: MemoryPipeline.recommendedProcessorConfig.bisectBatchOnFunctionError ?? false,
+    reportBatchItemFailures: MemoryPipeline.recommendedProcessorConfig.reportBatchItemFailures ?? false,
+    maximumRetryAttempts: MemoryPipeline.recommendedProcessorConfig.maximumRetryAttempts ?? -1,
+    dedupCapacity: 1_000_000,
+    itemRetries: true
+  }
+}
+
+export interface Column {
+  readonly config: ColumnConfig
+  readonly records: {
+    readonly accepted: number
+    readonly indexed: number
+    /** Records that reached the index only through the replay of the on-failure destination. */
+    readonly replayed: number
+    readonly lost: number
+  }
+  readonly delayMs: { readonly avg: number; readonly p50: number; readonly p99: number; readonly max: number }
+  readonly invocations: number
+  readonly functionErrors: number
+  readonly bisections: number
+  readonly batchesDiscarded: number
+  /** Documents written again after they had been confirmed: the price of no dedup cache. */
+  readonly rewrites: number
+  readonly simulatedSeconds: number
+}
+
+export interface PredictionError {
+  readonly avgPct: number
+  readonly p99Pct: number
+}
+
+export interface Comparison {
+  readonly seed: number
+  readonly model: Model
+  readonly published: typeof published
+  readonly columns: { readonly [K in ColumnName]: Column }
+  /** (model − published) / published, in percent. */
+  readonly errors: { readonly before: PredictionError; readonly after: PredictionError }
+}
+
+/** How long the pipeline may take to drain after the traffic before a column is declared stuck. */
+const settleLimitMillis = 3_600_000
+const apiKey = MemoryPipeline.defaultApiKeys[0].key
+const round1 = (n: number): number => Math.round(n * 10) / 10
+
+/** Nearest-rank percentile of ascending `sorted` samples. */
+const percentile = (sorted: ReadonlyArray<number>, q: number): number =>
+  sorted.length === 0
+    ? 0
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+
+/** What the seed decides before any pipeline runs: per record, how often it fails the invocation. */
+const drawStickyPlan = (model: Model) =>
+  Effect.gen(function* () {
+    const plan: Array<number> = []
+    for (let i = 0; i < model.records; i++) {
+      plan.push(
+        (yield* Random.next) < model.stickyRate
+          ? yield* Random.nextIntBetween(1, model.maxStickyFailures + 1)
+          : 0
+      )
+    }
+    return plan
+  })
+
+/**
+ * The function's cost and the fault mix, written next to the index: it sleeps the write's
+ * duration, answers `Rejected` for a sticky record while it still has failures left (a failure
+ * the handler cannot retry itself, so the invocation fails), `Retryable` for a 429, and notes when
+ * each id was first confirmed and how often it was written again afterwards.
+ */
+const makeModelSink = (model: Model, sticky: Map<string, number>, itemRetries: boolean) => {
+  const firstWritten = new Map<string, number>()
+  let rewrites = 0
+  const write = Effect.fn("CompareSink.write")(function* (documents: ReadonlyArray<DocumentSink.Document>) {
+    yield* Effect.sleep(
+      Duration.millis(model.writeOverheadMillis + model.perDocumentMillis * documents.length)
+    )
+    const now = yield* Clock.currentTimeMillis
+    const outcomes: Array<DocumentSink.WriteOutcome> = []
+    for (const document of documents) {
+      const left = sticky.get(document.id) ?? 0
+      if (left > 0) {
+        sticky.set(document.id, left - 1)
+        outcomes.push({ _tag: "Rejected", reason: "the write timed out (sticky record)" })
+      } else if ((yield* Random.next) < model.throttleRate) {
+        outcomes.push(
+          itemRetries
+            ? { _tag: "Retryable", reason: "429 es_rejected_execution_exception" }
+            : { _tag: "Rejected", reason: "429 es_rejected_execution_exception, not retried by the function" }
+        )
+      } else {
+        if (firstWritten.has(document.id)) rewrites++
+        else firstWritten.set(document.id, now)
+        outcomes.push(DocumentSink.written)
+      }
+    }
+    return outcomes
+  })
+  return {
+    sink: DocumentSink.DocumentSink.of({ name: "compare-model", write }),
+    firstWritten,
+    rewrites: () => rewrites
+  }
+}
+
+const refused = (error: { readonly _tag: string; readonly message: string }) =>
+  new SimulationError({
+    scenario: "compare",
+    reason: "PipelineRefused",
+    message: `${error._tag}: ${error.message}`
+  })
+
+const runColumn = (
+  model: Model,
+  name: ColumnName,
+  plan: ReadonlyArray<number>
+): Effect.Effect<Column, SimulationError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const config = columnConfigs[name]
+      yield* TestClock.setTime(startTime)
+      const sticky = new Map<string, number>()
+      plan.forEach((failures, i) => {
+        if (failures > 0) sticky.set(`rec-${i}`, failures)
+      })
+      const modelSink = makeModelSink(model, sticky, config.itemRetries)
+      const pipeline = yield* MemoryPipeline.make({
+        stream: { shardCount: 1 },
+        processor: {
+          batchSize: model.batchSize,
+          pollIntervalMillis: model.pollIntervalMillis,
+          retryDelayMillis: model.retryDelayMillis,
+          bisectBatchOnFunctionError: config.bisectBatchOnFunctionError,
+          reportBatchItemFailures: config.reportBatchItemFailures,
+          maximumRetryAttempts: config.maximumRetryAttempts
+        },
+        dedup: { capacity: config.dedupCapacity },
+        extraSinks: [modelSink.sink]
+      }).pipe(Effect.mapError(refused))
+
+      const receivedAt = new Map<string, number>()
+      const perTick = (model.recordsPerSecond * model.tickMillis) / 1000
+      const produce = Effect.gen(function* () {
+        let made = 0
+        let retry: Array<Readonly<Record<string, unknown>>> = []
+        while (made < model.records || retry.length > 0) {
+          const request = retry
+          retry = []
+          for (let i = 0; i < perTick && made < model.records; i++, made++) {
+            const now = yield* Clock.currentTimeMillis
+            const id = `rec-${made}`
+            request.push({
+              id,
+              type: "cpu",
+              timestamp: new Date(now).toISOString(),
+              payload: { host: `host-${made % 50}`, value: made % 100 }
+            })
+          }
+          const result = yield* pipeline.collect(apiKey, request).pipe(Effect.mapError(refused))
+          const unavailable = new Set(result.unavailable.map((u) => u.index))
+          request.forEach((body, index) => {
+            if (unavailable.has(index)) retry.push(body)
+            else if (!receivedAt.has(String(body.id))) receivedAt.set(String(body.id), result.receivedAt)
+          })
+          yield* Effect.sleep(Duration.millis(model.tickMillis))
+        }
+      })
+
+      const deadline = startTime + (model.records / model.recordsPerSecond) * 1000 + settleLimitMillis
+      const tick = Effect.gen(function* () {
+        yield* TestClock.adjust(Duration.seconds(1))
+        if ((yield* Clock.currentTimeMillis) > deadline) {
+          return yield* new SimulationError({
+            scenario: "compare",
+            reason: "DidNotSettle",
+            message: `the ${name} column still had work an hour after its traffic`
+          })
+        }
+      })
+
+      const producer = yield* Effect.fork(produce)
+      let idleInARow = 0
+      while (idleInARow < 2) {
+        yield* tick
+        const done = producer.unsafePoll() !== null
+        idleInARow = done && (yield* pipeline.isIdle) ? idleInARow + 1 : 0
+      }
+      yield* Fiber.join(producer)
+      const before = new Set(modelSink.firstWritten.keys())
+
+      // The operator's last step, as in every scenario: replay what the processor gave up on.
+      const replaying = yield* Effect.fork(pipeline.replayFailures)
+      while (replaying.unsafePoll() === null) yield* tick
+      yield* Fiber.join(replaying)
+      const end = yield* Clock.currentTimeMillis
+
+      const indexedIds = new Set((yield* pipeline.index.documents).map((d) => d.id))
+      const delays: Array<number> = []
+      let lost = 0
+      let replayed = 0
+      for (const [id, at] of receivedAt) {
+        const written = modelSink.firstWritten.get(id)
+        if (written === undefined || !indexedIds.has(id)) {
+          lost++
+          continue
+        }
+        if (!before.has(id)) replayed++
+        delays.push(written - at)
+      }
+      const sorted = delays.sort((a, b) => a - b)
+      const counters = yield* pipeline.processor.counters
+      return {
+        config,
+        records: { accepted: receivedAt.size, indexed: sorted.length, replayed, lost },
+        // Jittered in-invocation retries sleep fractions of a millisecond: whole milliseconds are enough.
+        delayMs: {
+          avg: round1(sorted.length === 0 ? 0 : sorted.reduce((a, b) => a + b, 0) / sorted.length),
+          p50: Math.round(percentile(sorted, 0.5)),
+          p99: Math.round(percentile(sorted, 0.99)),
+          max: Math.round(sorted.at(-1) ?? 0)
+        },
+        invocations: counters.invocations,
+        functionErrors: counters.functionErrors,
+        bisections: counters.bisections,
+        batchesDiscarded: counters.batchesDiscarded,
+        rewrites: modelSink.rewrites(),
+        simulatedSeconds: Math.round((end - startTime) / 1000)
+      } satisfies Column
+    })
+  )
+
+const errorPct = (model: number, publishedValue: number): number =>
+  round1(((model - publishedValue) / publishedValue) * 100)
+
+const isolated = <A, E>(seed: number, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  effect.pipe(
+    Effect.withRandom(Random.make(seed)),
+    // TestClock warns through the logger when real time passes between adjustments; that says
+    // nothing about the simulated pipeline and must not reach a `--json` stdout.
+    Logger.withMinimumLogLevel(LogLevel.Error),
+    Effect.provide(TestContext.TestContext)
+  )
+
+/**
+ * Runs the three columns on the same seeded traffic and fault plan, each on a fresh pipeline with
+ * its own `TestClock`. Needs nothing from the caller's environment.
+ */
+export const runComparison = (seed: number): Effect.Effect<Comparison, SimulationError> =>
+  runComparisonWith(seed, model)
+
+/** `runComparison` on another model: for calibrating the constants and for what-if runs. */
+export const runComparisonWith = Effect.fn("Simulation.runComparison")(function* (
+  seed: number,
+  model: Model
+): Effect.fn.Return<Comparison, SimulationError> {
+  if (!Number.isSafeInteger(seed)) {
+    return yield* new SimulationError({
+      scenario: "compare",
+      reason: "InvalidOptions",
+      message: `seed must be an integer, got ${seed}`
+    })
+  }
+  const plan = yield* isolated(seed, drawStickyPlan(model))
+  const before = yield* isolated(seed, runColumn(model, "before", plan))
+  const after = yield* isolated(seed, runColumn(model, "after", plan))
+  const spillway = yield* isolated(seed, runColumn(model, "spillway", plan))
+  return {
+    seed,
+    model,
+    published,
+    columns: { before, after, spillway },
+    errors: {
+      before: {
+        avgPct: errorPct(before.delayMs.avg, published.before.avgMs),
+        p99Pct: errorPct(before.delayMs.p99, published.before.p99Ms)
+      },
+      after: {
+        avgPct: errorPct(after.delayMs.avg, published.after.avgMs),
+        p99Pct: errorPct(after.delayMs.p99, published.after.p99Ms)
+      }
+    }
+  }
+})
+
+const secondsText = (millis: number): string => `${(millis / 1000).toFixed(1)} s`
+const signed = (pct: number): string => `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}%`
+
+/** The comparison as people read it in a terminal. */
+export const renderComparison = (c: Comparison): string => {
+  const { before, after, spillway } = c.columns
+  const rows: Array<Array<string>> = [
+    ["", "before", "after", "spillway"],
+    [
+      "bisect on error",
+      ...[before, after, spillway].map((x) => (x.config.bisectBatchOnFunctionError ? "yes" : "no"))
+    ],
+    [
+      "partial batch response",
+      ...[before, after, spillway].map((x) => (x.config.reportBatchItemFailures ? "yes" : "no"))
+    ],
+    [
+      "retry limit",
+      ...[before, after, spillway].map((x) =>
+        x.config.maximumRetryAttempts < 0 ? "none" : String(x.config.maximumRetryAttempts)
+      )
+    ],
+    [
+      "429s retried in the sink",
+      ...[before, after, spillway].map((x) => (x.config.itemRetries ? "yes" : "no"))
+    ],
+    ["dedup cache", ...[before, after, spillway].map((x) => (x.config.dedupCapacity > 1 ? "yes" : "no"))],
+    ["delay avg (model)", ...[before, after, spillway].map((x) => secondsText(x.delayMs.avg))],
+    ["delay avg (published)", secondsText(published.before.avgMs), secondsText(published.after.avgMs), "–"],
+    ["  error", signed(c.errors.before.avgPct), signed(c.errors.after.avgPct), "–"],
+    ["delay p99 (model)", ...[before, after, spillway].map((x) => secondsText(x.delayMs.p99))],
+    ["delay p99 (published)", secondsText(published.before.p99Ms), secondsText(published.after.p99Ms), "–"],
+    ["  error", signed(c.errors.before.p99Pct), signed(c.errors.after.p99Pct), "–"],
+    [
+      "delay p50 / max",
+      ...[before, after, spillway].map((x) => `${secondsText(x.delayMs.p50)} / ${secondsText(x.delayMs.max)}`)
+    ],
+    ["invocations", ...[before, after, spillway].map((x) => String(x.invocations))],
+    ["function errors", ...[before, after, spillway].map((x) => String(x.functionErrors))],
+    ["bisections", ...[before, after, spillway].map((x) => String(x.bisections))],
+    ["batches discarded", ...[before, after, spillway].map((x) => String(x.batchesDiscarded))],
+    ["documents rewritten", ...[before, after, spillway].map((x) => String(x.rewrites))],
+    [
+      "indexed / replayed / lost",
+      ...[before, after, spillway].map(
+        (x) => `${x.records.indexed} / ${x.records.replayed} / ${x.records.lost}`
+      )
+    ]
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)))
+  const table = rows.map((row) =>
+    row
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd()
+  )
+  const m = c.model
+  return [
+    `spillway simulate --compare ${c.seed}: the published before/after, on the model`,
+    "",
+    ...table,
+    "",
+    `model: ${m.records} records at ${m.recordsPerSecond}/s on one shard; poll ${m.pollIntervalMillis} ms, retry delay ${m.retryDelayMillis} ms, batch ${m.batchSize};`,
+    `write ${m.writeOverheadMillis} ms + ${m.perDocumentMillis} ms/document; 429 on ${m.throttleRate * 100}% of item writes; ${m.stickyRate * 100}% of records fail the invocation 1–${m.maxStickyFailures} times.`,
+    ""
+  ].join("\n")
+}

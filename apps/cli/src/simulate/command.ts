@@ -1,7 +1,8 @@
 /**
- * `spillway simulate --scenario <name> [--seed N] [--records N] [--json]`: runs a scenario through
- * the whole pipeline on virtual time (see `engine.ts`) and prints the report, as a table or as
- * exactly one JSON object on stdout. `spillway simulate --compare <seed> [--json]` runs the
+ * `spillway simulate --scenario <name> [--seed N] [--records N] [--json] [--report file.html]`: runs
+ * a scenario through the whole pipeline on virtual time (see `engine.ts`) and prints the report,
+ * as a table or as exactly one JSON object on stdout; `--report` also writes the HTML page (see
+ * `htmlReport.ts`), and without `--scenario` runs every scenario into it. `spillway simulate --compare <seed> [--json]` runs the
  * published before/after experiment instead (see `compare.ts`). The same arguments print the same
  * bytes.
  */
@@ -9,6 +10,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { renderComparison, runComparison } from "./compare.js"
 import { runScenario, SimulationError } from "./engine.js"
+import { writeReport } from "./htmlReport.js"
 import { renderTable } from "./report.js"
 import { scenarioNames, scenarios } from "./scenarios.js"
 
@@ -36,34 +38,57 @@ const records = Options.integer("records").pipe(
   Options.withDescription("Records the producer sends (1–1,000,000).")
 )
 
+const report = Options.text("report").pipe(
+  Options.withDescription(
+    "Also write a self-contained HTML page (charts of delay, throughput and fallback depth, readable offline) to this file. Without --scenario, every scenario is run into one page."
+  ),
+  Options.optional
+)
+
 const json = Options.boolean("json").pipe(
   Options.withDescription(
     "Print the report as one JSON object (with a per-second timeline) instead of a table."
   )
 )
 
-export const simulateCommand = Command.make("simulate", { scenario, compare, seed, records, json }, (args) =>
-  Option.match(args.compare, {
-    onSome: (compareSeed) =>
-      runComparison(compareSeed).pipe(
-        Effect.flatMap((comparison) =>
-          Console.log(args.json ? JSON.stringify(comparison) : renderComparison(comparison))
-        )
-      ),
-    onNone: () =>
-      Option.match(args.scenario, {
-        onNone: () =>
-          new SimulationError({
-            scenario: "",
-            reason: "InvalidOptions",
-            message: `give --scenario (${scenarioNames.join(", ")}) or --compare <seed>`
-          }),
-        onSome: (name) =>
-          runScenario(name, { seed: args.seed, records: args.records }).pipe(
-            Effect.flatMap((report) => Console.log(args.json ? JSON.stringify(report) : renderTable(report)))
+export const simulateCommand = Command.make(
+  "simulate",
+  { scenario, compare, seed, records, json, report },
+  (args) =>
+    Option.match(args.compare, {
+      onSome: (compareSeed) =>
+        runComparison(compareSeed).pipe(
+          Effect.flatMap((comparison) =>
+            Console.log(args.json ? JSON.stringify(comparison) : renderComparison(comparison))
           )
-      })
-  })
+        ),
+      onNone: () =>
+        Effect.gen(function* () {
+          const names = Option.match(args.scenario, {
+            onSome: (name) => [name],
+            // A report without a scenario covers them all, one row and one set of charts each.
+            onNone: () => (Option.isSome(args.report) ? [...scenarioNames] : [])
+          })
+          if (names.length === 0) {
+            return yield* new SimulationError({
+              scenario: "",
+              reason: "InvalidOptions",
+              message: `give --scenario (${scenarioNames.join(", ")}), --report <file> or --compare <seed>`
+            })
+          }
+          const reports = []
+          for (const name of names) {
+            const result = yield* runScenario(name, { seed: args.seed, records: args.records })
+            reports.push(result)
+            yield* Console.log(args.json ? JSON.stringify(result) : renderTable(result))
+          }
+          if (Option.isSome(args.report)) {
+            yield* writeReport(args.report.value, reports)
+            // stderr, so that --json still prints exactly one JSON object per scenario on stdout.
+            yield* Console.error(`report written to ${args.report.value}`)
+          }
+        })
+    })
 ).pipe(
   Command.withDescription(
     "Run a failure scenario through the in-memory pipeline on simulated time and report delay, retries and losses."

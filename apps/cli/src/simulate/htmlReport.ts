@@ -1,0 +1,210 @@
+/**
+ * `spillway simulate --report file.html`: the simulation reports as one self-contained HTML page
+ * with charts (delay, throughput, fallback depth over time) and a summary table per scenario.
+ *
+ * Guarantees: the page opens offline and makes no network request. Chart.js's UMD build is read
+ * from `node_modules` at render time and inlined, and a Content-Security-Policy forbids every
+ * fetch, so a report attached to a ticket or opened on an air-gapped laptop looks the same. Every
+ * text taken from a report is escaped for where it lands: HTML text and attributes, and the
+ * `<script type="application/json">` data block, where a `<` is written `\u003c` so that no
+ * string can close the script element early.
+ */
+import { readFileSync } from "node:fs"
+import { writeFile } from "node:fs/promises"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import { Effect, Schema } from "effect"
+import type { Report } from "./report.js"
+
+export class ReportWriteError extends Schema.TaggedError<ReportWriteError>()("ReportWriteError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+const require = createRequire(import.meta.url)
+
+let chartJsSource: string | undefined
+
+/**
+ * Chart.js's minified UMD build. The package's `exports` map does not list `dist/chart.umd.min.js`,
+ * so it is found next to the entry point `require` resolves (`dist/chart.cjs`).
+ */
+const chartJs = (): string => {
+  if (chartJsSource === undefined) {
+    const source = readFileSync(join(dirname(require.resolve("chart.js")), "chart.umd.min.js"), "utf8")
+    // An HTML parser ends a script element at the first `</script`, whatever the JS around it.
+    chartJsSource = source.replace(/<\/(script)/gi, "<\\/$1")
+  }
+  return chartJsSource
+}
+
+const htmlEscapes: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;"
+}
+
+/** Escapes text for HTML content and for quoted attribute values. */
+export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => htmlEscapes[c] ?? c)
+
+/**
+ * JSON that is safe inside a `<script>` element: `<`, `>` and `&` as unicode escapes (no `</script>`,
+ * no `<!--`), and U+2028/U+2029, which older JS parsers read as line ends inside strings.
+ */
+export const scriptJson = (value: unknown): string =>
+  JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+
+const number = (n: number): string => n.toLocaleString("en-US", { maximumFractionDigits: 1 })
+
+const millis = (ms: number): string =>
+  ms >= 10_000 ? `${number(Math.round(ms / 100) / 10)} s` : `${number(Math.round(ms))} ms`
+
+const summaryColumns: ReadonlyArray<readonly [string, (r: Report) => string]> = [
+  ["sent", (r) => number(r.records.sent)],
+  ["accepted", (r) => number(r.records.accepted)],
+  ["rejected", (r) => number(r.records.rejected)],
+  ["indexed", (r) => number(r.records.indexed)],
+  ["duplicates skipped", (r) => number(r.records.duplicatesSkipped)],
+  ["on-failure", (r) => number(r.records.onFailure)],
+  ["lost", (r) => number(r.records.lost)],
+  ["retries", (r) => number(r.retries)],
+  ["delay avg", (r) => millis(r.delayMs.avg)],
+  ["delay p50", (r) => millis(r.delayMs.p50)],
+  ["delay p99", (r) => millis(r.delayMs.p99)],
+  ["delay max", (r) => millis(r.delayMs.max)]
+]
+
+const summaryTable = (reports: ReadonlyArray<Report>): string => {
+  const head = ["scenario", ...summaryColumns.map(([name]) => name)]
+    .map((name) => `<th scope="col">${escapeHtml(name)}</th>`)
+    .join("")
+  const rows = reports
+    .map((report, index) => {
+      const cells = summaryColumns
+        .map(([name, cell]) => {
+          const lost = name === "lost" && report.records.lost > 0 ? ' class="bad"' : ""
+          return `<td data-column="${escapeHtml(name)}"${lost}>${escapeHtml(cell(report))}</td>`
+        })
+        .join("")
+      return `<tr data-report="${index}"><th scope="row"><a href="#report-${index}">${escapeHtml(report.scenario)}</a></th>${cells}</tr>`
+    })
+    .join("\n")
+  return `<table id="summary"><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`
+}
+
+const charts = [
+  ["delay", "Delay to index (ms): average and p99 per second"],
+  ["throughput", "Throughput (records per second): sent and indexed"],
+  ["fallback", "Fallback queue depth at the end of each second"]
+] as const
+
+const section = (report: Report, index: number): string => {
+  const faults = report.faults.injected.length === 0 ? ["none"] : report.faults.injected
+  const canvases = charts
+    .map(
+      ([kind, title]) =>
+        `<figure><figcaption>${escapeHtml(title)}</figcaption><div class="chart"><canvas data-report="${index}" data-chart="${kind}" aria-label="${escapeHtml(`${report.scenario}: ${title}`)}" role="img"></canvas></div></figure>`
+    )
+    .join("\n")
+  return `<section id="report-${index}">
+<h2>${escapeHtml(report.scenario)}</h2>
+<p>${escapeHtml(report.summary)}</p>
+<p class="meta">seed ${escapeHtml(String(report.seed))} · simulated ${escapeHtml(number(report.simulatedSeconds))} s · parked in fallback ${escapeHtml(number(report.fallbackParked))} (max depth ${escapeHtml(number(report.fallbackMaxDepth))})</p>
+<p class="meta">faults: ${faults.map(escapeHtml).join("; ")}</p>
+<div class="charts">
+${canvases}
+</div>
+</section>`
+}
+
+/** Only what the charts draw goes into the data block, column-wise to keep the page small. */
+const chartData = (reports: ReadonlyArray<Report>) =>
+  reports.map((report) => ({
+    scenario: report.scenario,
+    second: report.timeline.map((s) => s.second),
+    sent: report.timeline.map((s) => s.sent),
+    indexed: report.timeline.map((s) => s.indexed),
+    // A second that indexed nothing has no delay: a gap in the line, not a misleading 0 ms.
+    delayAvgMs: report.timeline.map((s) => (s.indexed === 0 ? null : Math.round(s.delayAvgMs))),
+    delayP99Ms: report.timeline.map((s) => (s.indexed === 0 ? null : Math.round(s.delayP99Ms))),
+    fallbackDepth: report.timeline.map((s) => s.fallbackDepth)
+  }))
+
+/**
+ * Draws every canvas from the data block. Animation is off so that a chart is complete as soon as
+ * the page has loaded (a screenshot or a print shows the final picture).
+ */
+const drawCharts = `(() => {
+  const data = JSON.parse(document.getElementById("spillway-data").textContent);
+  const line = (label, values, color, fill) => ({
+    label, data: values, borderColor: color, backgroundColor: color + "33", fill,
+    borderWidth: 1.5, pointRadius: 2, tension: 0
+  });
+  const options = (yTitle) => ({
+    animation: false, responsive: true, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
+    scales: { x: { title: { display: true, text: "simulated second" } }, y: { beginAtZero: true, title: { display: true, text: yTitle } } }
+  });
+  for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
+    const report = data[Number(canvas.dataset.report)];
+    const labels = report.second;
+    const chart = canvas.dataset.chart;
+    const config =
+      chart === "delay"
+        ? { type: "line", data: { labels, datasets: [line("avg", report.delayAvgMs, "#2563eb", false), line("p99", report.delayP99Ms, "#dc2626", false)] }, options: options("ms") }
+        : chart === "throughput"
+          ? { type: "line", data: { labels, datasets: [line("sent", report.sent, "#64748b", false), line("indexed", report.indexed, "#16a34a", false)] }, options: options("records / s") }
+          : { type: "line", data: { labels, datasets: [line("fallback depth", report.fallbackDepth, "#d97706", true)] }, options: options("records") };
+    new Chart(canvas, config);
+  }
+})();`
+
+const style = `
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #0f172a; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; border-bottom: 1px solid #cbd5e1; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: 0.3rem 0.5rem; border-bottom: 1px solid #e2e8f0; text-align: right; white-space: nowrap; }
+th[scope="row"], thead th:first-child { text-align: left; }
+td.bad { color: #b91c1c; font-weight: 600; }
+.meta { color: #475569; margin: 0.2rem 0; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 1rem; }
+figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 0.3rem; }
+.chart { position: relative; height: 240px; }
+`
+
+/** The whole page: summary table first, then one section of charts per report. */
+export const renderHtml = (reports: ReadonlyArray<Report>): string => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<title>${escapeHtml(`spillway simulate: ${reports.map((r) => r.scenario).join(", ")}`)}</title>
+<style>${style}</style>
+</head>
+<body>
+<h1>spillway simulate</h1>
+${summaryTable(reports)}
+${reports.map(section).join("\n")}
+<script type="application/json" id="spillway-data">${scriptJson(chartData(reports))}</script>
+<script>${chartJs()}</script>
+<script>${drawCharts}</script>
+</body>
+</html>
+`
+
+/** Renders the reports and writes the page; a missing chart library or a failed write is a typed error. */
+export const writeReport = Effect.fn("Simulation.writeReport")(function* (
+  path: string,
+  reports: ReadonlyArray<Report>
+) {
+  yield* Effect.tryPromise({
+    try: () => writeFile(path, renderHtml(reports), "utf8"),
+    catch: (cause) =>
+      new ReportWriteError({ path, message: cause instanceof Error ? cause.message : String(cause) })
+  })
+})

@@ -36,7 +36,8 @@ cli(process.argv).pipe(
       refuse(
         `cannot start the collector: ${e.cause instanceof Error ? e.cause.message : String(e.cause)} (--port 0 picks a free port)`,
         1
-      )
+      ),
+    BackendError: (e) => refuse(e.message, 1)
   }),
   Effect.provide(Layer.mergeAll(NodeContext.layer, FetchHttpClient.layer)),
   NodeRuntime.runMain({

@@ -7,9 +7,9 @@
  * in a log.
  */
 import { Metrics } from "@spillway/core"
-import type { MemoryPipeline } from "@spillway/memory"
 import { Clock, Console, Duration, Effect, Metric } from "effect"
 import type { Ledger } from "./Ledger.js"
+import type { Observed } from "./Summary.js"
 
 export interface Snapshot {
   /** Milliseconds since the view started. */
@@ -24,11 +24,7 @@ export interface Snapshot {
   readonly onFailure: number
 }
 
-export const snapshot = (
-  pipeline: MemoryPipeline.Pipeline,
-  ledger: Ledger,
-  startedAt: number
-): Effect.Effect<Snapshot> =>
+export const snapshot = (pipeline: Observed, ledger: Ledger, startedAt: number): Effect.Effect<Snapshot> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const figures = yield* ledger.figures
@@ -85,11 +81,7 @@ export interface Config {
 }
 
 /** Prints the view until interrupted. */
-export const run = (
-  pipeline: MemoryPipeline.Pipeline,
-  ledger: Ledger,
-  config: Config
-): Effect.Effect<never> =>
+export const run = (pipeline: Observed, ledger: Ledger, config: Config): Effect.Effect<never> =>
   Effect.gen(function* () {
     const startedAt = yield* Clock.currentTimeMillis
     const every = Duration.decode(config.every ?? (config.tty ? "500 millis" : "2 seconds"))

@@ -1,6 +1,7 @@
 /**
- * `spillway dev`: the whole pipeline on in-memory backends, in real time, behind the collector's
- * real HTTP contract — the local stand-in for the deployed system.
+ * `spillway dev`: the whole pipeline on in-memory backends (or, with `backend: "emulators"`, on
+ * the AWS layers against in-process Kinesis and SQS emulators: `EmulatorPipeline`), in real time,
+ * behind the collector's real HTTP contract — the local stand-in for the deployed system.
  *
  * Guarantees on the way out (Ctrl-C, SIGTERM, or the end of a `--records` run): the collector
  * stops taking requests first (requests in progress are answered), the demo generator stops, and
@@ -8,17 +9,23 @@
  * The summary's `lost` counts accepted ids that did not reach the index.
  */
 import type { HttpClient, HttpServerError } from "@effect/platform"
-import { ApiKeys } from "@spillway/core"
+import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
-import { Clock, Console, Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Clock, Console, Duration, Effect, Exit, Fiber, Option, Schema, Scope } from "effect"
 import * as CollectorHttp from "../collector/http.js"
 import * as CollectorServer from "../collector/server.js"
 import * as DemoTraffic from "./DemoTraffic.js"
+import * as EmulatorPipeline from "./EmulatorPipeline.js"
 import * as Ledger from "./Ledger.js"
 import * as LiveView from "./LiveView.js"
 import * as Summary from "./Summary.js"
 
+/** `memory`: every AWS service in memory; `emulators`: the AWS layers against in-process kinesalite and fauxqs. */
+export type Backend = "memory" | "emulators"
+
 export interface Config {
+  /** @default "memory" */
+  readonly backend?: Backend
   /** 0 picks a free port. */
   readonly port: number
   /** @default "127.0.0.1" */
@@ -43,19 +50,31 @@ export interface Config {
 
 export const defaultRate = 200
 
+/** The chosen backend could not be started (an emulator failed to listen or to create a resource). */
+export class BackendError extends Schema.TaggedError<BackendError>()("BackendError", {
+  message: Schema.String
+}) {}
+
 const demoKey = MemoryPipeline.defaultApiKeys[0]
 
 export const run = (
   config: Config
-): Effect.Effect<Summary.Summary, HttpServerError.ServeError, HttpClient.HttpClient> =>
+): Effect.Effect<Summary.Summary, HttpServerError.ServeError | BackendError, HttpClient.HttpClient> =>
   Effect.scoped(
     Effect.gen(function* () {
       const keys = [
         ...MemoryPipeline.defaultApiKeys,
         ...(config.apiKey === undefined ? [] : [{ tenant: "local", key: config.apiKey }])
       ]
-      // The mapping is the recommended one, always valid: a config error here is a bug, not an input error.
-      const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
+      const pipeline: Running =
+        config.backend === "emulators"
+          ? yield* EmulatorPipeline.make().pipe(
+              Effect.mapError(
+                (e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })
+              )
+            )
+          : // The mapping is the recommended one, always valid: a config error here is a bug, not an input error.
+            yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
       const ledger = Ledger.make()
       const context = CollectorServer.stageContext({
         apiKeys: ApiKeys.make(keys.map((k) => ({ tenant: k.tenant, sha256: ApiKeys.hashKey(k.key) }))),
@@ -117,6 +136,13 @@ export const run = (
     })
   )
 
+/** What `run` needs of a pipeline, whichever its backend: the collector's services, the figures, idleness. */
+type Running = Summary.Observed & {
+  readonly stream: RecordStream.Service
+  readonly queue: FallbackQueue.Service
+  readonly isIdle: Effect.Effect<boolean>
+}
+
 const banner = (config: Config, endpoint: string, rate: number | undefined) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const example = JSON.stringify([
@@ -128,7 +154,9 @@ const banner = (config: Config, endpoint: string, rate: number | undefined) =>
           config.records === undefined ? "" : `, ${config.records} records, then a summary`
         }`
     return [
-      "spillway dev: the pipeline in memory (Kinesis, SQS, Lambda mappings, OpenSearch), in real time",
+      config.backend === "emulators"
+        ? "spillway dev: the pipeline on the AWS layers against in-process kinesalite (Kinesis) and fauxqs (SQS); Lambda mappings emulated, OpenSearch in memory; in real time"
+        : "spillway dev: the pipeline in memory (Kinesis, SQS, Lambda mappings, OpenSearch), in real time",
       `collector listening on ${endpoint}`,
       `api key   ${demoKey.key} (tenant ${demoKey.tenant})${config.apiKey === undefined ? "" : ", and your key (tenant local)"}`,
       `demo      ${traffic}`,
@@ -151,7 +179,7 @@ const awaitFiber = <A, E>(fiber: Fiber.Fiber<A, E>, limit: Duration.Duration) =>
   })
 
 /** Whether the pipeline was seen idle twice in a row (nothing in flight anywhere) before `limit`. */
-const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, limit: Duration.Duration) =>
+const waitUntilIdle = (pipeline: Pick<Running, "isIdle">, limit: Duration.Duration) =>
   Effect.gen(function* () {
     const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
     let idleInARow = 0

@@ -7,7 +7,6 @@
  * are not indexed, so they count as lost here too — a local run should index everything.
  */
 import { Metrics } from "@spillway/core"
-import type { MemoryPipeline } from "@spillway/memory"
 import { Effect, Metric } from "effect"
 import type * as DemoTraffic from "./DemoTraffic.js"
 import type { Ledger } from "./Ledger.js"
@@ -33,8 +32,15 @@ export interface Summary {
   readonly drained: boolean
 }
 
+/** What the summary and the live view read from a pipeline, whichever its backend. */
+export interface Observed {
+  readonly index: { readonly documents: Effect.Effect<ReadonlyArray<{ readonly id: string }>> }
+  readonly processor: { readonly counters: Effect.Effect<{ readonly recordsDiscarded: number }> }
+  readonly queue: { readonly stats: Effect.Effect<{ readonly total: number }> }
+}
+
 export const compute = (
-  pipeline: MemoryPipeline.Pipeline,
+  pipeline: Observed,
   ledger: Ledger,
   demo: DemoTraffic.Stats | undefined,
   drained: boolean

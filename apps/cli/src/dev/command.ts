@@ -58,9 +58,16 @@ const drainTimeout = Options.integer("drain-timeout").pipe(
   Options.withDescription("Seconds to wait, when stopping, for records in flight to be indexed")
 )
 
+const backend = Options.choice("backend", ["memory", "emulators"]).pipe(
+  Options.withDefault("memory" as const),
+  Options.withDescription(
+    "memory: every AWS service in memory; emulators: the AWS layers against kinesalite and fauxqs, started in-process"
+  )
+)
+
 export const devCommand = Command.make(
   "dev",
-  { port, apiKey, noDemo, rate, records, maxBodyBytes, drainTimeout },
+  { port, apiKey, noDemo, rate, records, maxBodyBytes, drainTimeout, backend },
   (options) =>
     Effect.gen(function* () {
       if (options.noDemo && Option.isSome(options.records)) {
@@ -69,6 +76,7 @@ export const devCommand = Command.make(
         })
       }
       yield* LocalPipeline.run({
+        backend: options.backend,
         port: options.port,
         apiKey: Option.getOrUndefined(options.apiKey),
         demo: !options.noDemo,

@@ -4,6 +4,9 @@
  * fallback queue (with its dead-letter queue) and answers once the stream is ACTIVE; closing the
  * scope stops both servers, so nothing outlives the run. `spillway dev --backend emulators` runs the
  * AWS layers against them.
+ *
+ * Imported as `@spillway/aws/Emulators`, not from the package index, so that a Lambda bundle of
+ * the AWS layers never pulls in the emulators (fauxqs' web server, kinesalite's LevelDB).
  */
 import type { Server } from "node:http"
 import { createRequire } from "node:module"

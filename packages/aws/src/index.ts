@@ -6,7 +6,6 @@
  * `Schedules` divide the work.
  */
 export * as ClientConfig from "./ClientConfig.js"
-export * as Emulators from "./Emulators.js"
 export * as FirehoseArchive from "./FirehoseArchive.js"
 export * as FirehoseClient from "./FirehoseClient.js"
 export * as FirehoseSink from "./FirehoseSink.js"

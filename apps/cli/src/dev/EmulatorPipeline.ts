@@ -26,7 +26,8 @@ import {
   ListShardsCommand
 } from "@aws-sdk/client-kinesis"
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs"
-import { Emulators, KinesisClient, KinesisRecordStream, SqsClient, SqsFallbackQueue } from "@spillway/aws"
+import { KinesisClient, KinesisRecordStream, SqsClient, SqsFallbackQueue } from "@spillway/aws"
+import * as Emulators from "@spillway/aws/Emulators"
 import {
   DedupCache,
   DocumentSink,

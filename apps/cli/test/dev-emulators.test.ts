@@ -1,16 +1,34 @@
 /**
  * `spillway dev --backend emulators` run as a user runs it: a child process from the repository
  * root that starts kinesalite and fauxqs in-process, runs the collector and the redriver on the
- * AWS layers and the processor on a shard poller over the real Kinesis API. A `--records` run
- * must end by itself with exit code 0 and a summary showing every record indexed, none lost.
+ * AWS layers and the processor on the event source mapping emulation over the real Kinesis API.
+ * A `--records` run must end by itself with exit code 0 and a summary showing every record
+ * indexed, none lost. In process: a poison record ends in the on-failure queue and blocks nothing.
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { it as effectIt } from "@effect/vitest"
-import { Effect } from "effect"
+import { SqsClient } from "@spillway/aws"
+import { ApiKeys, Collect, OnFailure } from "@spillway/core"
+import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import * as CollectorServer from "../src/collector/server.js"
 import * as EmulatorPipeline from "../src/dev/EmulatorPipeline.js"
-import { record } from "./harness.js"
+import { apiKey, record, records } from "./harness.js"
+
+/** Polls (live clock) until the pipeline is idle twice in a row; false if `ms` pass first. */
+const settle = (pipeline: EmulatorPipeline.Pipeline, ms: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    let idleInARow = 0
+    while (idleInARow < 2) {
+      if (Date.now() > deadline) return false
+      yield* Effect.sleep("100 millis")
+      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
+    }
+    return true
+  })
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 
@@ -99,5 +117,74 @@ describe("EmulatorPipeline", () => {
         })
       ),
     30_000
+  )
+
+  effectIt.live(
+    "isolates a poison record: one on-failure record starting at it, every other record indexed",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const pipeline = yield* EmulatorPipeline.make({
+            emulators: { shardCount: 1 },
+            // A short poll interval (and retry delay) keeps the bisection steps quick on the live clock.
+            processor: { pollIntervalMillis: 100 }
+          })
+          const context = CollectorServer.stageContext({
+            apiKeys: ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }]),
+            stream: pipeline.stream,
+            queue: pipeline.queue
+          })
+          const collect = (body: unknown) => Effect.provide(Collect.collect(apiKey, body), context)
+
+          // The index maps payload.value as a number from the first document; a string there is a
+          // mapping error on every attempt: a poison record.
+          expect((yield* collect([record("first")])).stored).toBe(1)
+          expect(yield* settle(pipeline, 20_000)).toBe(true)
+          const batch = records(200)
+          batch[120] = record("poison", { value: "not a number" })
+          expect((yield* collect(batch)).stored).toBe(200)
+          expect(yield* settle(pipeline, 40_000)).toBe(true)
+
+          expect(yield* pipeline.index.count).toBe(1 + 199)
+          expect(yield* pipeline.index.get("poison")).toBeUndefined()
+          expect(yield* pipeline.index.get("r-121")).toBeDefined()
+
+          const sqs = yield* SqsClient.make(pipeline.emulators.sqs)
+          const bodies: Array<string> = []
+          while (true) {
+            const received = yield* Effect.promise(() =>
+              sqs.send(
+                new ReceiveMessageCommand({ QueueUrl: pipeline.failureQueueUrl, MaxNumberOfMessages: 10 })
+              )
+            )
+            const messages = received.Messages ?? []
+            if (messages.length === 0) break
+            for (const message of messages) bodies.push(message.Body ?? "")
+          }
+          const failures = yield* Effect.forEach(bodies, (body) =>
+            Schema.decodeUnknown(OnFailure.OnFailureRecordJson)(body)
+          )
+          expect(failures.length).toBeGreaterThanOrEqual(1)
+          const counters = yield* pipeline.processor.counters
+          expect(counters.batchesDiscarded).toBe(failures.length)
+          expect(counters.partialFailures).toBeGreaterThan(0)
+          // The partial batch response names only the poison record; after the retries the mapping
+          // gives up on the remainder from it on, as Lambda does. The later records of that remainder
+          // were indexed by the earlier attempts (the replay tool skips them), so one record is lost.
+          expect(failures).toHaveLength(1)
+          const discarded = yield* pipeline.stream.readRange({
+            shardId: failures[0]!.KinesisBatchInfo.shardId,
+            startSequenceNumber: failures[0]!.KinesisBatchInfo.startSequenceNumber,
+            endSequenceNumber: failures[0]!.KinesisBatchInfo.endSequenceNumber
+          })
+          expect(discarded.map((r) => r.partitionKey)[0]).toBe("poison")
+          expect(discarded).toHaveLength(failures[0]!.KinesisBatchInfo.batchSize)
+          for (const r of discarded.slice(1)) expect(yield* pipeline.index.get(r.partitionKey)).toBeDefined()
+          expect(failures[0]?.requestContext.condition).toBe("RetryAttemptsExhausted")
+          expect(failures[0]?.KinesisBatchInfo.streamArn).toBe(pipeline.emulators.streamArn)
+          expect(counters.recordsDiscarded).toBe(discarded.length)
+        })
+      ),
+    90_000
   )
 })

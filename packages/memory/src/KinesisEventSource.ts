@@ -37,6 +37,17 @@ import type * as MemoryStream from "./MemoryStream.js"
 
 export type StartingPosition = "TRIM_HORIZON" | "LATEST"
 
+/**
+ * What the mapping needs of a stream: the shards to poll, GetRecords from a checkpoint, each
+ * shard's newest sequence number (for `LATEST` and for idleness) and the stream's identity for
+ * events and on-failure records. A `MemoryStream` is one; `@spillway/aws`' `KinesisShardSource` is
+ * another, over the real Kinesis API.
+ */
+export type ShardSource = Pick<
+  MemoryStream.Service,
+  "streamArn" | "region" | "accountId" | "retentionHours" | "shardIds" | "getRecords" | "shardTips"
+>
+
 export interface Config {
   /** Where a shard without a checkpoint starts: the oldest retained record, or only new records. */
   readonly startingPosition: StartingPosition
@@ -277,7 +288,7 @@ const iso = (epochMillis: number): string => new Date(epochMillis).toISOString()
  * Fails only on an invalid configuration; handler failures are the mapping's business.
  */
 export const start = <R>(
-  stream: MemoryStream.Service,
+  stream: ShardSource,
   handler: Handler<R>,
   config: Config
 ): Effect.Effect<EventSource, InvalidConfig, Scope.Scope | R> =>

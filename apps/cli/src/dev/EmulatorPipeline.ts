@@ -3,56 +3,41 @@
  * started in-process (`Emulators.start`), so the collector and redriver go through the real SDK
  * calls, errors and limits. The index stays `MemoryIndex` (no OpenSearch emulator exists).
  *
- * Lambda's mappings are emulated with the smallest faithful loops:
- * - processor: one poller per shard (ListShards once; no resharding in a local run) reading from
- *   the trim horizon with GetRecords, at once while a page comes back full and once per second
- *   otherwise (Lambda's per-shard cadence). Each page goes to `Process.processKinesisEvent` in
- *   batches of `batchSize`, in order; a partial batch response is retried from its lowest failed
- *   sequence number (what Lambda does with `ReportBatchItemFailures`), at most
- *   `maximumRetryAttempts` times, after which the rest of the batch is discarded and counted.
- *   A failed GetRecords (throttling, expired iterator) renews the iterator after the last record
- *   handled, so nothing is skipped or read twice.
+ * Lambda's mappings are emulated:
+ * - processor: the same Kinesis event source mapping emulation as memory mode
+ *   (`KinesisEventSource`, with `MemoryPipeline.recommendedProcessorConfig`: bisect on function
+ *   error, partial batch response, 3 retries), polling kinesalite through `KinesisShardSource`
+ *   (GetShardIterator + GetRecords). A batch it gives up on becomes an `OnFailureRecord` in an SQS
+ *   on-failure queue on fauxqs (`SqsFailureDestination`), as the deployed mapping writes it, so a
+ *   poison record costs one record, not its shard;
  * - redriver: receive (10) → `Redrive.redrive` → delete what was stored or re-parked; failed
  *   messages stay and come back after the visibility timeout, as with the SQS mapping.
  *
- * Idle (for the drain) is exact rather than sampled: every record the stream stored (counted on
- * the way in) has been read by a poller, no batch is being processed, and the fallback queue holds
- * no message (visible, in flight or delayed).
+ * Idle (for the drain): every shard's checkpoint is at the shard's tip as Kinesis reports it now
+ * (read ahead by `KinesisShardSource.shardTips`), no batch is being processed, and the fallback
+ * queue holds no message (visible, in flight or delayed).
  */
+import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs"
 import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type GetShardIteratorCommandInput,
-  ListShardsCommand
-} from "@aws-sdk/client-kinesis"
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs"
-import { KinesisClient, KinesisRecordStream, SqsClient, SqsFallbackQueue } from "@spillway/aws"
+  KinesisClient,
+  KinesisRecordStream,
+  KinesisShardSource,
+  SqsClient,
+  SqsFailureDestination,
+  SqsFallbackQueue
+} from "@spillway/aws"
 import * as Emulators from "@spillway/aws/Emulators"
-import {
-  DedupCache,
-  DocumentSink,
-  FallbackQueue,
-  LambdaEvents,
-  Process,
-  RecordStream,
-  Redrive
-} from "@spillway/core"
-import { MemoryIndex } from "@spillway/memory"
-import { Context, Effect, Ref, type Scope } from "effect"
+import { DedupCache, DocumentSink, FallbackQueue, Process, RecordStream, Redrive } from "@spillway/core"
+import { KinesisEventSource, MemoryIndex, MemoryPipeline } from "@spillway/memory"
+import { Context, Effect, type Scope } from "effect"
 
 export interface Options {
   readonly emulators?: Emulators.Options
-  /** Records per processor invocation. @default 500 (Spillway's recommended mapping) */
-  readonly batchSize?: number
-  /** @default 3 */
-  readonly maximumRetryAttempts?: number
-}
-
-export interface ProcessorCounters {
-  readonly invocations: number
-  readonly partialFailures: number
-  readonly retries: number
-  readonly recordsDiscarded: number
+  /**
+   * Overrides of the processor mapping (the on-failure destination is always the emulated queue).
+   * @default MemoryPipeline.recommendedProcessorConfig
+   */
+  readonly processor?: Partial<Omit<KinesisEventSource.Config, "onFailure">>
 }
 
 export interface QueueStats {
@@ -67,18 +52,21 @@ export interface Pipeline {
   readonly stream: RecordStream.Service
   readonly queue: FallbackQueue.Service & { readonly stats: Effect.Effect<QueueStats> }
   readonly index: MemoryIndex.Handle
-  readonly processor: { readonly counters: Effect.Effect<ProcessorCounters> }
+  readonly processor: KinesisEventSource.EventSource
+  /** The fauxqs queue receiving an `OnFailureRecord` (JSON body) for every batch the processor discarded. */
+  readonly failureQueueUrl: string
   readonly isIdle: Effect.Effect<boolean>
 }
-
-/** The role ARN Lambda would name in events; no IAM exists here. */
-const roleArn = "arn:aws:iam::000000000000:role/spillway-dev-processor"
 
 const pollInterval = "1 second"
 
 export const make = (
   options: Options = {}
-): Effect.Effect<Pipeline, Emulators.EmulatorError | FallbackQueue.FallbackQueueError, Scope.Scope> =>
+): Effect.Effect<
+  Pipeline,
+  Emulators.EmulatorError | FallbackQueue.FallbackQueueError | KinesisEventSource.InvalidConfig,
+  Scope.Scope
+> =>
   Effect.gen(function* () {
     const emulators = yield* Emulators.start(options.emulators)
     const kinesis = yield* KinesisClient.make(emulators.kinesis)
@@ -93,20 +81,6 @@ export const make = (
     }).pipe(Effect.provideService(SqsClient.SqsClient, sqs))
     const index = yield* MemoryIndex.make()
     const cache = DedupCache.make({ capacity: 1_000_000 })
-
-    // Counted on the way in so that idleness compares with what the stream really holds.
-    const stored = yield* Ref.make(0)
-    const stream: RecordStream.Service = {
-      ...awsStream,
-      putRecords: (entries) =>
-        awsStream
-          .putRecords(entries)
-          .pipe(
-            Effect.tap((outcomes) =>
-              Ref.update(stored, (n) => n + outcomes.filter((o) => o._tag === "Stored").length)
-            )
-          )
-    }
 
     const queueStats = Effect.tryPromise(() =>
       sqs.send(
@@ -131,134 +105,48 @@ export const make = (
     )
 
     const context = Context.empty().pipe(
-      Context.add(RecordStream.RecordStream, stream),
+      Context.add(RecordStream.RecordStream, awsStream),
       Context.add(FallbackQueue.FallbackQueue, awsQueue),
       Context.add(DocumentSink.DocumentSink, index.sink),
       Context.add(DedupCache.DedupCache, cache)
     )
 
-    // --- processor: one poller per shard -------------------------------------------------------
-    const batchSize = options.batchSize ?? 500
-    const maximumRetryAttempts = options.maximumRetryAttempts ?? 3
-    const read = yield* Ref.make(0)
-    const busy = yield* Ref.make(0)
-    const counters = yield* Ref.make<ProcessorCounters>({
-      invocations: 0,
-      partialFailures: 0,
-      retries: 0,
-      recordsDiscarded: 0
-    })
-    const count = (f: (c: ProcessorCounters) => ProcessorCounters) => Ref.update(counters, f)
-
-    /** Processes one batch, retrying from the lowest failed record; never fails. */
-    const handle = Effect.fn("EmulatorPipeline.handle")(function* (
-      batch: ReadonlyArray<RecordStream.StreamRecord>
-    ) {
-      let pending = batch
-      let attempt = 0
-      while (pending.length > 0) {
-        const event = {
-          Records: pending.map((r) =>
-            LambdaEvents.fromStreamRecord(r, {
-              streamArn: emulators.streamArn,
-              region: emulators.region,
-              roleArn
-            })
-          )
-        }
-        yield* count((c) => ({ ...c, invocations: c.invocations + 1 }))
-        const response = yield* Effect.provide(Process.processKinesisEvent(event), context)
-        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier))
-        if (failed.size === 0) return
-        yield* count((c) => ({ ...c, partialFailures: c.partialFailures + 1 }))
-        const from = pending.findIndex((r) => failed.has(r.sequenceNumber))
-        // An identifier naming no record of the batch: Lambda retries the whole batch.
-        pending = from < 0 ? pending : pending.slice(from)
-        if (attempt >= maximumRetryAttempts) {
-          yield* count((c) => ({ ...c, recordsDiscarded: c.recordsDiscarded + pending.length }))
-          yield* Effect.logWarning(
-            `processor: discarded ${pending.length} records of ${pending[0]?.shardId} after ${attempt} retries`
-          )
-          return
-        }
-        attempt++
-        yield* count((c) => ({ ...c, retries: c.retries + 1 }))
-        yield* Effect.sleep(pollInterval)
-      }
-    })
-
-    const iteratorAfter = (shardId: string, lastSequenceNumber: string | undefined) => {
-      const input: GetShardIteratorCommandInput =
-        lastSequenceNumber === undefined
-          ? { StreamName: emulators.streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" }
-          : {
-              StreamName: emulators.streamName,
-              ShardId: shardId,
-              ShardIteratorType: "AFTER_SEQUENCE_NUMBER",
-              StartingSequenceNumber: lastSequenceNumber
-            }
-      return Effect.tryPromise(() => kinesis.send(new GetShardIteratorCommand(input))).pipe(
-        Effect.map((o) => o.ShardIterator)
+    // --- processor: the event source mapping emulation memory mode runs, over the Kinesis API ---
+    const shardSource = yield* KinesisShardSource.make({
+      streamName: emulators.streamName,
+      streamArn: emulators.streamArn
+    }).pipe(
+      Effect.provideService(KinesisClient.KinesisClient, kinesis),
+      Effect.mapError((e) => new Emulators.EmulatorError({ message: `cannot list shards: ${e.message}` }))
+    )
+    const failureQueueUrl = yield* Effect.tryPromise({
+      try: () => sqs.send(new CreateQueueCommand({ QueueName: `${emulators.streamName}-on-failure` })),
+      catch: (cause) =>
+        new Emulators.EmulatorError({ message: `cannot create the on-failure queue: ${String(cause)}` })
+    }).pipe(
+      Effect.flatMap((output) =>
+        output.QueueUrl === undefined
+          ? Effect.fail(new Emulators.EmulatorError({ message: "CreateQueue returned no queue URL" }))
+          : Effect.succeed(output.QueueUrl)
       )
+    )
+    const onFailure = yield* SqsFailureDestination.make({ queueUrl: failureQueueUrl }).pipe(
+      Effect.provideService(SqsClient.SqsClient, sqs)
+    )
+    const processorConfig: KinesisEventSource.Config = {
+      ...MemoryPipeline.recommendedProcessorConfig,
+      ...options.processor,
+      onFailure
     }
-
-    const pollShard = (shardId: string) =>
-      Effect.gen(function* () {
-        let last: string | undefined
-        let iterator: string | undefined
-        while (true) {
-          const page = yield* Effect.gen(function* () {
-            if (iterator === undefined) iterator = yield* iteratorAfter(shardId, last)
-            if (iterator === undefined) return { records: [], full: false }
-            const current = iterator
-            const output = yield* Effect.tryPromise(() =>
-              kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: 10_000 }))
-            )
-            iterator = output.NextShardIterator
-            const records = (output.Records ?? []).map(
-              (r): RecordStream.StreamRecord => ({
-                shardId,
-                sequenceNumber: r.SequenceNumber ?? "",
-                partitionKey: r.PartitionKey ?? "",
-                data: r.Data ?? new Uint8Array(),
-                approximateArrivalTimestamp: r.ApproximateArrivalTimestamp?.getTime() ?? 0
-              })
-            )
-            return { records, full: (output.MillisBehindLatest ?? 0) > 0 && records.length > 0 }
-          }).pipe(
-            Effect.catchAll((error) =>
-              Effect.logWarning(
-                `processor: reading ${shardId} failed, renewing the iterator: ${String(error)}`
-              ).pipe(
-                Effect.as({ records: [] as ReadonlyArray<RecordStream.StreamRecord>, full: false }),
-                Effect.zipLeft(
-                  Effect.sync(() => {
-                    iterator = undefined
-                  })
-                )
-              )
-            )
-          )
-          if (page.records.length > 0) {
-            yield* Ref.update(busy, (n) => n + 1)
-            yield* Ref.update(read, (n) => n + page.records.length)
-            for (let i = 0; i < page.records.length; i += batchSize) {
-              yield* handle(page.records.slice(i, i + batchSize))
-            }
-            last = page.records[page.records.length - 1]?.sequenceNumber
-            yield* Ref.update(busy, (n) => n - 1)
-          }
-          if (!page.full) yield* Effect.sleep(pollInterval)
-        }
-      })
-
-    const shards = yield* Effect.tryPromise({
-      try: () => kinesis.send(new ListShardsCommand({ StreamName: emulators.streamName })),
-      catch: (cause) => new Emulators.EmulatorError({ message: `cannot list shards: ${String(cause)}` })
-    })
-    for (const shard of shards.Shards ?? []) {
-      if (shard.ShardId !== undefined) yield* Effect.forkScoped(pollShard(shard.ShardId))
-    }
+    // As in memory mode: without partial batch response the handler must fail the invocation, or
+    // the mapping would take the batch as done and move past records that were never written.
+    const processor = yield* KinesisEventSource.start(
+      shardSource,
+      processorConfig.reportBatchItemFailures === true
+        ? (event) => Effect.provide(Process.processKinesisEvent(event), context)
+        : (event) => Effect.provide(Process.processKinesisEventOrFail(event), context),
+      processorConfig
+    )
 
     // --- redriver: the SQS mapping on the fallback queue ---------------------------------------
     const redriveOnce = Effect.gen(function* () {
@@ -282,14 +170,16 @@ export const make = (
 
     return {
       emulators,
-      stream,
+      stream: awsStream,
       queue: { ...awsQueue, stats: queueStats },
       index,
-      processor: { counters: Ref.get(counters) },
+      processor,
+      failureQueueUrl,
+      // Upstream first: a fallback message is deleted only after its records are in the stream, so
+      // a queue seen empty followed by a stream seen read to its tip misses nothing in between.
       isIdle: Effect.gen(function* () {
-        if ((yield* Ref.get(busy)) > 0) return false
-        if ((yield* Ref.get(read)) < (yield* Ref.get(stored))) return false
-        return (yield* queueStats).total === 0
+        if ((yield* queueStats).total > 0) return false
+        return yield* processor.isIdle
       })
     }
   })

@@ -17,9 +17,6 @@
  */
 import {
   DescribeStreamSummaryCommand,
-  GetRecordsCommand,
-  type GetRecordsCommandOutput,
-  GetShardIteratorCommand,
   PutRecordsCommand,
   type PutRecordsResultEntry
 } from "@aws-sdk/client-kinesis"
@@ -27,6 +24,7 @@ import { RecordStream } from "@spillway/core"
 import { Config, type ConfigError, Effect, Either, Layer, Option } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import * as AwsErrors from "./internal/awsErrors.js"
+import * as KinesisReads from "./internal/kinesisReads.js"
 import { KinesisClient } from "./KinesisClient.js"
 
 export interface Options {
@@ -41,43 +39,10 @@ export interface Options {
   readonly maxIteratorRenewals?: number
 }
 
-const throttlingNames: ReadonlySet<string> = new Set([
-  "ProvisionedThroughputExceededException",
-  "ThrottlingException",
-  "LimitExceededException",
-  // Not in the SDK's throttling list (reference §1.4), but a retry after a pause is what helps.
-  "KMSThrottlingException",
-  "RequestLimitExceeded",
-  "TooManyRequestsException"
-])
-
-const invalidNames: ReadonlySet<string> = new Set([
-  "InvalidArgumentException",
-  "ValidationException",
-  "SerializationException"
-])
-
 /** The reason for a whole-call failure of a Kinesis data-plane operation. */
-export const reasonOf = (failure: AwsErrors.AwsFailure): RecordStream.ErrorReason => {
-  if (throttlingNames.has(failure.name) || failure.status === 429) return "Throttled"
-  if (failure.name === "ResourceNotFoundException") return "NotFound"
-  if (failure.name.startsWith("KMS") || AwsErrors.authErrorNames.has(failure.name)) return "AccessDenied"
-  if (invalidNames.has(failure.name)) return "InvalidRequest"
-  // A stream being updated still takes writes on AWS; an emulator may refuse them for a moment.
-  if (failure.name === "ResourceInUseException") return "Unavailable"
-  if (failure.status === undefined || failure.status >= 500) return "Unavailable"
-  return "InvalidRequest"
-}
+export const reasonOf = KinesisReads.reasonOf
 
-const streamError = (reason: RecordStream.ErrorReason, message: string) =>
-  new RecordStream.RecordStreamError({ reason, message })
-
-const fromSdk =
-  (operation: string) =>
-  (error: unknown): RecordStream.RecordStreamError => {
-    const failure = AwsErrors.inspect(error)
-    return streamError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`)
-  }
+const { streamError, fromSdk } = KinesisReads
 
 const sequenceNumberPattern = /^(0|[1-9]\d{0,128})$/
 
@@ -158,47 +123,11 @@ export const make = (options: Options): Effect.Effect<RecordStream.Service, neve
     const iterator = (
       shardId: string,
       type: "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER",
-      sequence: string
-    ) =>
-      Effect.tryPromise({
-        try: (signal) =>
-          client.send(
-            new GetShardIteratorCommand({
-              StreamName: streamName,
-              ShardId: shardId,
-              ShardIteratorType: type,
-              StartingSequenceNumber: sequence
-            }),
-            { abortSignal: signal }
-          ),
-        catch: fromSdk("GetShardIterator")
-      }).pipe(
-        Effect.flatMap((output) =>
-          output.ShardIterator === undefined
-            ? Effect.fail(streamError("Unavailable", `GetShardIterator returned no iterator for ${shardId}`))
-            : Effect.succeed(output.ShardIterator)
-        )
-      )
+      sequenceNumber: string
+    ) => KinesisReads.shardIterator(client, streamName, shardId, { type, sequenceNumber })
 
-    type Page =
-      | { readonly _tag: "Page"; readonly output: GetRecordsCommandOutput }
-      | { readonly _tag: "Expired" }
-
-    const getRecords = (shardIterator: string): Effect.Effect<Page, RecordStream.RecordStreamError> =>
-      Effect.tryPromise({
-        try: (signal) =>
-          client.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: readPageSize }), {
-            abortSignal: signal
-          }),
-        catch: (error) => error
-      }).pipe(
-        Effect.map((output): Page => ({ _tag: "Page", output })),
-        Effect.catchAll((error) =>
-          AwsErrors.inspect(error).name === "ExpiredIteratorException"
-            ? Effect.succeed<Page>({ _tag: "Expired" })
-            : Effect.fail(fromSdk("GetRecords")(error))
-        )
-      )
+    const getRecords = (shardIterator: string) =>
+      KinesisReads.getRecordsPage(client, shardIterator, readPageSize)
 
     const readRange = Effect.fn("KinesisRecordStream.readRange")(function* (range: RecordStream.ShardRange) {
       const { shardId, startSequenceNumber, endSequenceNumber } = range

@@ -25,20 +25,12 @@
  *   tip; the next call reads on from there. A caller that must not act on a stale tip (a drain)
  *   should see idleness twice in a row, as `spillway dev` does.
  */
-import {
-  GetRecordsCommand,
-  type GetRecordsCommandOutput,
-  GetShardIteratorCommand,
-  type GetShardIteratorCommandInput,
-  ListShardsCommand,
-  type ListShardsCommandOutput
-} from "@aws-sdk/client-kinesis"
-import { RecordStream } from "@spillway/core"
+import { ListShardsCommand, type ListShardsCommandOutput } from "@aws-sdk/client-kinesis"
+import type { RecordStream } from "@spillway/core"
 import { Effect, Either } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
-import * as AwsErrors from "./internal/awsErrors.js"
+import * as KinesisReads from "./internal/kinesisReads.js"
 import { KinesisClient } from "./KinesisClient.js"
-import { reasonOf } from "./KinesisRecordStream.js"
 
 export interface Options {
   readonly streamName: string
@@ -70,23 +62,13 @@ export interface ShardSource {
   readonly shardTips: Effect.Effect<Readonly<Record<string, string | undefined>>>
 }
 
-const streamError = (reason: RecordStream.ErrorReason, message: string) =>
-  new RecordStream.RecordStreamError({ reason, message })
-
-const fromSdk =
-  (operation: string) =>
-  (error: unknown): RecordStream.RecordStreamError => {
-    const failure = AwsErrors.inspect(error)
-    return streamError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`)
-  }
+const { streamError, fromSdk } = KinesisReads
 
 /** An iterator and the position it continues from (`undefined`: the trim horizon). */
 interface Cursor {
   readonly after: string | undefined
   readonly iterator: string
 }
-
-type Page = { readonly _tag: "Page"; readonly output: GetRecordsCommandOutput } | { readonly _tag: "Expired" }
 
 export const make = (
   options: Options
@@ -116,43 +98,17 @@ export const make = (
       nextToken = output.NextToken
     } while (nextToken !== undefined)
 
-    const iteratorAfter = (shardId: string, after: string | undefined) => {
-      const input: GetShardIteratorCommandInput =
+    const iteratorAfter = (shardId: string, after: string | undefined) =>
+      KinesisReads.shardIterator(
+        client,
+        streamName,
+        shardId,
         after === undefined
-          ? { StreamName: streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" }
-          : {
-              StreamName: streamName,
-              ShardId: shardId,
-              ShardIteratorType: "AFTER_SEQUENCE_NUMBER",
-              StartingSequenceNumber: after
-            }
-      return Effect.tryPromise({
-        try: (signal) => client.send(new GetShardIteratorCommand(input), { abortSignal: signal }),
-        catch: fromSdk("GetShardIterator")
-      }).pipe(
-        Effect.flatMap((output) =>
-          output.ShardIterator === undefined
-            ? Effect.fail(streamError("Unavailable", `GetShardIterator returned no iterator for ${shardId}`))
-            : Effect.succeed(output.ShardIterator)
-        )
+          ? { type: "TRIM_HORIZON" }
+          : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: after }
       )
-    }
 
-    const page = (iterator: string, limit: number): Effect.Effect<Page, RecordStream.RecordStreamError> =>
-      Effect.tryPromise({
-        try: (signal) =>
-          client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), {
-            abortSignal: signal
-          }),
-        catch: (error) => error
-      }).pipe(
-        Effect.map((output): Page => ({ _tag: "Page", output })),
-        Effect.catchAll((error) =>
-          AwsErrors.inspect(error).name === "ExpiredIteratorException"
-            ? Effect.succeed<Page>({ _tag: "Expired" })
-            : Effect.fail(fromSdk("GetRecords")(error))
-        )
-      )
+    const page = (iterator: string, limit: number) => KinesisReads.getRecordsPage(client, iterator, limit)
 
     /**
      * Reads from `cursor` (or a fresh iterator after `after`) until a page holds records, Kinesis

@@ -22,19 +22,8 @@
  * a number, as it would in a live index — that is what makes a string there a poison record.
  */
 import type { Collect } from "@spillway/core"
-import { MemoryPipeline } from "@spillway/memory"
-import {
-  Clock,
-  Duration,
-  Effect,
-  Fiber,
-  Logger,
-  LogLevel,
-  Random,
-  Schema,
-  TestClock,
-  TestContext
-} from "effect"
+import { MemoryPipeline, VirtualTime } from "@spillway/memory"
+import { Clock, Duration, Effect, Fiber, Logger, LogLevel, Random, Schema, TestClock } from "effect"
 import * as Probe from "./probe.js"
 import type { Report } from "./report.js"
 import {
@@ -555,6 +544,6 @@ export const runScenario = Effect.fn("Simulation.runScenario")(function* (
     // TestClock warns through the logger when real time passes between adjustments; that says
     // nothing about the simulated pipeline and must not reach a `--json` stdout.
     Logger.withMinimumLogLevel(LogLevel.Error),
-    Effect.provide(TestContext.TestContext)
+    VirtualTime.provide
   )
 })

@@ -1,7 +1,7 @@
 /**
  * `spillway simulate --compare <seed>`: the before/after experiment is reproducible, its "before"
- * column lands near the published figures, the published fix and Spillway's design each cut the
- * delay, and no column loses a record.
+ * and "after" columns land near the published figures, the tail comes from the modelled overload,
+ * the published fix and Spillway's design each cut the delay, and no column loses a record.
  *
  * The default-seed comparison runs once and is shared by the tests that read it.
  */
@@ -28,38 +28,34 @@ const comparison = Effect.promise(() => {
 })
 
 /**
- * How near the model must come to the published "before": the average within 25%; the p99 only
- * within 60%, because the model's tail is short of the published one (10.9 s against 23.3 s for
- * seed 1) and the test must say so rather than hide it.
+ * How near seed 1 must come to the published figures. The model is calibrated on the mean over
+ * seeds 1–10 (`npm run bench:compare`: before −10% / −6%, after −5% / 0%); one seed is one sample,
+ * and "before" swings between seeds by nature (seed 1 is on the low side: 3.4 s / 19.0 s), so its
+ * bounds are wider than "after"'s. A change that moves the model off its calibration fails here.
  */
-const beforeAvgTolerance = 0.25
-const beforeP99Tolerance = 0.6
+const tolerance = {
+  before: { avg: 0.25, p99: 0.2 },
+  after: { avg: 0.1, p99: 0.1 }
+} as const
 
 describe("spillway simulate --compare", () => {
   it.effect(
-    "the same seed gives the same JSON, byte for byte",
-    () =>
-      Effect.gen(function* () {
-        const first = yield* comparison
-        const again = yield* Effect.promise(() => Effect.runPromise(runComparison(1)))
-        expect(JSON.stringify(again)).toBe(JSON.stringify(first))
-      }),
-    60_000
-  )
-
-  it.effect(
-    "the before column is near the published 4.4 s avg / 23.3 s p99",
+    "the before and after columns land near the published 4.4 s / 23.3 s and 1.3 s / 3.9 s",
     () =>
       Effect.gen(function* () {
         const { columns, errors } = yield* comparison
-        const before = columns.before.delayMs
-        expect(Math.abs(before.avg - published.before.avgMs)).toBeLessThanOrEqual(
-          published.before.avgMs * beforeAvgTolerance
-        )
-        expect(Math.abs(before.p99 - published.before.p99Ms)).toBeLessThanOrEqual(
-          published.before.p99Ms * beforeP99Tolerance
-        )
-        expect(errors.before.avgPct).toBeCloseTo(((before.avg - 4400) / 4400) * 100, 0)
+        for (const name of ["before", "after"] as const) {
+          const model = columns[name].delayMs
+          const reference = published[name]
+          expect(Math.abs(model.avg - reference.avgMs), `${name} avg ${model.avg}`).toBeLessThanOrEqual(
+            reference.avgMs * tolerance[name].avg
+          )
+          expect(Math.abs(model.p99 - reference.p99Ms), `${name} p99 ${model.p99}`).toBeLessThanOrEqual(
+            reference.p99Ms * tolerance[name].p99
+          )
+          expect(errors[name].avgPct).toBeCloseTo(((model.avg - reference.avgMs) / reference.avgMs) * 100, 0)
+          expect(errors[name].p99Pct).toBeCloseTo(((model.p99 - reference.p99Ms) / reference.p99Ms) * 100, 0)
+        }
       }),
     60_000
   )
@@ -80,6 +76,25 @@ describe("spillway simulate --compare", () => {
         expect(before.bisections).toBe(0)
         expect(after.bisections).toBeGreaterThan(0)
         expect(spillway.functionErrors).toBe(0)
+      }),
+    60_000
+  )
+
+  it.effect(
+    "the before tail comes from the overload windows: without them its p99 falls by more than half",
+    () =>
+      Effect.gen(function* () {
+        // 100 s of traffic instead of 300 s, with and without the overload windows of seed 1.
+        const short = { ...model, records: 8000 }
+        const withOverloads = yield* Effect.promise(() => Effect.runPromise(runComparisonWith(1, short)))
+        const without = yield* Effect.promise(() =>
+          Effect.runPromise(runComparisonWith(1, { ...short, overloadThrottleRate: 0 }))
+        )
+        expect(withOverloads.overloads.length).toBeGreaterThan(0)
+        expect(without.overloads).toEqual([])
+        expect(without.columns.before.delayMs.p99).toBeLessThan(withOverloads.columns.before.delayMs.p99 / 2)
+        // The published fix absorbs the same windows: its p99 moves by seconds, not tens of them.
+        expect(withOverloads.columns.after.delayMs.p99 - without.columns.after.delayMs.p99).toBeLessThan(3000)
       }),
     60_000
   )
@@ -113,7 +128,7 @@ describe("spillway simulate --compare", () => {
   )
 
   it.effect(
-    "the table sets the model next to the published figures, and --compare prints it",
+    "the table sets the model next to the published figures; --compare 1 --json prints, byte for byte, what an earlier run of seed 1 returned",
     () =>
       Effect.gen(function* () {
         const c = yield* comparison

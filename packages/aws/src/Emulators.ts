@@ -1,9 +1,9 @@
 /**
- * Kinesis and SQS emulators started in-process on 127.0.0.1, on ports the OS picks: kinesalite
- * for Kinesis, fauxqs for SQS. `start` is a scoped resource: it creates the stream and the
- * fallback queue (with its dead-letter queue) and answers once the stream is ACTIVE; closing the
- * scope stops both servers, so nothing outlives the run. `spillway dev --backend emulators` runs the
- * AWS layers against them.
+ * Kinesis, SQS and S3 emulators started in-process on 127.0.0.1, on ports the OS picks: kinesalite
+ * for Kinesis, fauxqs for SQS and S3. `start` is a scoped resource: it creates the stream, the
+ * fallback queue (with its dead-letter queue) and the backup bucket, and answers once the stream is
+ * ACTIVE; closing the scope stops both servers, so nothing outlives the run. `spillway dev
+ * --backend emulators` runs the AWS layers against them.
  *
  * Imported as `@spillway/aws/Emulators`, not from the package index, so that a Lambda bundle of
  * the AWS layers never pulls in the emulators (fauxqs' web server, kinesalite's LevelDB).
@@ -16,6 +16,7 @@ import { Data, Effect, Schedule, type Scope } from "effect"
 import { startFauxqs } from "fauxqs"
 import type * as ClientConfig from "./ClientConfig.js"
 import * as KinesisClient from "./KinesisClient.js"
+import type * as S3Client from "./S3Client.js"
 
 /** kinesalite is CommonJS and ships no types: this is the part of its API used here. */
 type Kinesalite = (options: {
@@ -40,6 +41,8 @@ export interface Options {
   readonly maxReceiveCount?: number
   /** Visibility timeout of the fallback queue: how soon a message that failed is tried again. @default 5 */
   readonly visibilityTimeoutSeconds?: number
+  /** The S3 bucket the stream's backup is delivered to. @default "spillway-backup" */
+  readonly archiveBucket?: string
 }
 
 export interface Running {
@@ -51,9 +54,13 @@ export interface Running {
   readonly queueUrl: string
   readonly queueArn: string
   readonly deadLetterQueueUrl: string
-  /** Client options for Kinesis (`kinesis`) and SQS (`sqs`) pointing at the emulators. */
+  /** The (empty) S3 bucket on fauxqs for the stream's backup. */
+  readonly archiveBucket: string
+  /** Client options for Kinesis (`kinesis`), SQS (`sqs`) and S3 (`s3`) pointing at the emulators. */
   readonly kinesis: ClientConfig.ClientOptions
   readonly sqs: ClientConfig.ClientOptions
+  /** Path-style: fauxqs serves S3 on one host, not on a host per bucket. */
+  readonly s3: S3Client.Options
 }
 
 export const region = "us-east-1"
@@ -80,7 +87,7 @@ const startKinesalite = Effect.acquireRelease(
     })
 )
 
-const startSqs = Effect.acquireRelease(
+const startFauxqsServer = Effect.acquireRelease(
   Effect.tryPromise({
     try: () => startFauxqs({ port: 0, logger: false }),
     catch: (cause) => new EmulatorError({ message: `cannot start fauxqs: ${String(cause)}` })
@@ -95,10 +102,11 @@ export const start = Effect.fn("Emulators.start")(function* (
   const streamName = options.streamName ?? "spillway-dev"
   const queueName = options.queueName ?? "spillway-fallback"
   const kinesalite = yield* startKinesalite
-  const fauxqs = yield* startSqs
+  const fauxqs = yield* startFauxqsServer
   const kinesisEndpoint = `http://127.0.0.1:${(kinesalite.address() as AddressInfo).port}`
   const kinesis: ClientConfig.ClientOptions = { region, endpoint: kinesisEndpoint, credentials }
   const sqs: ClientConfig.ClientOptions = { region, endpoint: fauxqs.address, credentials }
+  const s3: S3Client.Options = { region, endpoint: fauxqs.address, credentials, forcePathStyle: true }
 
   const deadLetter = yield* Effect.try({
     try: () => fauxqs.createQueue(`${queueName}-dlq`),
@@ -116,6 +124,11 @@ export const start = Effect.fn("Emulators.start")(function* (
         }
       }),
     catch: (cause) => new EmulatorError({ message: `cannot create the fallback queue: ${String(cause)}` })
+  })
+
+  const archiveBucket = yield* Effect.try({
+    try: () => fauxqs.createBucket(options.archiveBucket ?? "spillway-backup").bucketName,
+    catch: (cause) => new EmulatorError({ message: `cannot create the backup bucket: ${String(cause)}` })
   })
 
   const client = yield* KinesisClient.make(kinesis)
@@ -146,7 +159,9 @@ export const start = Effect.fn("Emulators.start")(function* (
     queueUrl: queue.queueUrl,
     queueArn: queue.queueArn,
     deadLetterQueueUrl: deadLetter.queueUrl,
+    archiveBucket,
     kinesis,
-    sqs
+    sqs,
+    s3
   }
 })

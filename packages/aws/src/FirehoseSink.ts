@@ -1,6 +1,7 @@
 /**
  * `DocumentSink` on Amazon Data Firehose `PutRecordBatch` (reference §5.1), for delivering
- * documents to an S3 archive (see `FirehoseArchive` for the layout they land in).
+ * documents to an S3 archive (core `Archive` describes the layout they land in; `FirehoseArchive`
+ * reads it back).
  *
  * Each document becomes one record, the JSON line `{"id":…,"body":…}\n`: the newline is the record
  * delimiter Firehose does not add itself. Calls are split to Firehose's limits (500 records,
@@ -51,7 +52,7 @@ const decoder = new TextDecoder()
 export const encodeDocument = (document: DocumentSink.Document): Uint8Array =>
   encoder.encode(`${JSON.stringify({ id: document.id, body: document.body })}\n`)
 
-/** A document back from an archived record (as `FirehoseArchive.read` returns it). */
+/** A document back from an archived record (as `Archive.Service.read` returns it). */
 export const decodeRecord = (data: Uint8Array): Either.Either<DocumentSink.Document, string> =>
   Either.mapLeft(
     Schema.decodeUnknownEither(ArchivedDocument)(decoder.decode(data)),

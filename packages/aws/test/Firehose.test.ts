@@ -1,13 +1,13 @@
 /**
- * The Firehose side of the archive. `FirehoseArchive` against fauxqs S3: objects in Firehose's
- * layout, written by Spillway or by Firehose itself (records concatenated, gzipped, no delimiter
- * after the last), listed by hour and read back. `FirehoseSink` against a loopback server answering
+ * The Firehose side of the archive. `FirehoseArchive` (the core `Archive` on S3) against fauxqs
+ * S3: objects in Firehose's layout, written by Spillway or by Firehose itself (records
+ * concatenated, gzipped, no delimiter after the last), listed by hour and read back. `FirehoseSink` against a loopback server answering
  * `PutRecordBatch` as the API documents it (there is no Firehose emulator).
  */
 import { gzipSync } from "node:zlib"
 import { PutObjectCommand } from "@aws-sdk/client-s3"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { DocumentSink } from "@spillway/core"
+import { Archive, DocumentSink } from "@spillway/core"
 import { ConfigProvider, Effect, Either, Layer } from "effect"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as FirehoseClient from "../src/FirehoseClient.js"
@@ -39,29 +39,31 @@ const archiveIn = (bucket: string, options: Partial<FirehoseArchive.Options> = {
 const at = (iso: string) => Date.parse(iso)
 
 describe("FirehoseArchive on fauxqs S3", () => {
-  it("names objects as Firehose does: UTC hour prefix, stream, version, oldest arrival, uuid", () => {
-    const options = {
-      bucket: "b",
-      deliveryStreamName: "telemetry",
-      prefix: "raw/",
-      compression: "GZIP" as const
-    }
-    expect(FirehoseArchive.objectKey(options, at("2026-11-24T23:59:58.120+02:00"), "0f8e")).toBe(
-      "raw/2026/11/24/21/telemetry-1-2026-11-24-21-59-58-0f8e.gz"
-    )
-    expect(
-      FirehoseArchive.objectKey(
-        { ...options, prefix: "", compression: "UNCOMPRESSED", deliveryStreamVersion: 3 },
-        0,
-        "u"
+  it.live("names objects by its layout: prefix, UTC hour, stream, version, oldest arrival, uuid, .gz", () =>
+    Effect.gen(function* () {
+      const archive = yield* Archive.Archive
+      const key = yield* archive.write([
+        { data: encoder.encode("later"), arrivedAt: at("2026-11-25T00:00:01.000+02:00") },
+        { data: encoder.encode("oldest"), arrivedAt: at("2026-11-24T23:59:58.120+02:00") }
+      ])
+      expect(key).toMatch(/^raw\/2026\/11\/24\/21\/telemetry-3-2026-11-24-21-59-58-[0-9a-f-]{36}\.gz$/)
+      expect((yield* archive.read(key)).map(text)).toEqual(["later", "oldest"])
+    }).pipe(
+      Effect.provide(
+        archiveIn(newBucket(), {
+          deliveryStreamName: "telemetry",
+          deliveryStreamVersion: 3,
+          prefix: "raw/",
+          compression: "GZIP"
+        })
       )
-    ).toBe("1970/01/01/00/telemetry-3-1970-01-01-00-00-00-u")
-  })
+    )
+  )
 
   for (const compression of ["UNCOMPRESSED", "GZIP"] as const) {
     it.live(`writes records newline-delimited (${compression}) and reads them back in order`, () =>
       Effect.gen(function* () {
-        const archive = yield* FirehoseArchive.FirehoseArchive
+        const archive = yield* Archive.Archive
         const records = Array.from({ length: 50 }, (_, i) => ({
           data: encoder.encode(JSON.stringify({ id: `r-${i}`, text: "é ✓" })),
           arrivedAt: at("2026-11-24T10:15:00Z") + i * 1000
@@ -80,7 +82,7 @@ describe("FirehoseArchive on fauxqs S3", () => {
 
   it.live("lists the objects of the hours in a range, and only those", () =>
     Effect.gen(function* () {
-      const archive = yield* FirehoseArchive.FirehoseArchive
+      const archive = yield* Archive.Archive
       const one = (iso: string) => archive.write([{ data: encoder.encode(iso), arrivedAt: at(iso) }])
       const before = yield* one("2026-11-24T08:59:59Z")
       const first = yield* one("2026-11-24T09:00:00Z")
@@ -98,7 +100,7 @@ describe("FirehoseArchive on fauxqs S3", () => {
 
   it.live("reads an object as Firehose delivers it: gzipped, records concatenated, no final newline", () =>
     Effect.gen(function* () {
-      const archive = yield* FirehoseArchive.FirehoseArchive
+      const archive = yield* Archive.Archive
       const client = yield* S3Client.S3Client
       const key =
         "2026/11/24/10/telemetry-archive-1-2026-11-24-10-00-00-7a3e1c2d-1111-2222-3333-444455556666.gz"
@@ -112,7 +114,7 @@ describe("FirehoseArchive on fauxqs S3", () => {
 
   it.live("refuses records it could not read back, and reports missing and corrupt objects", () =>
     Effect.gen(function* () {
-      const archive = yield* FirehoseArchive.FirehoseArchive
+      const archive = yield* Archive.Archive
       const client = yield* S3Client.S3Client
       const split = yield* Effect.flip(archive.write([{ data: encoder.encode("two\nlines"), arrivedAt: 0 }]))
       expect(split.reason).toBe("InvalidRequest")
@@ -139,19 +141,33 @@ describe("FirehoseArchive on fauxqs S3", () => {
           Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
         )
       const archive = yield* Effect.provide(
-        FirehoseArchive.FirehoseArchive,
+        Archive.Archive,
         layerWith({ ARCHIVE_BUCKET: bucket, FIREHOSE_STREAM_NAME: "s", ARCHIVE_COMPRESSION: "GZIP" })
       )
       expect(yield* archive.write([{ data: encoder.encode("x"), arrivedAt: 0 }])).toMatch(/\.gz$/)
       const bad = yield* Effect.flip(
         Effect.provide(
-          FirehoseArchive.FirehoseArchive,
+          Archive.Archive,
           layerWith({ ARCHIVE_BUCKET: "Bad_Bucket", FIREHOSE_STREAM_NAME: "s" })
         )
       )
       expect(String(bad)).toContain("ARCHIVE_BUCKET")
     })
   )
+
+  it("maps S3 errors", () => {
+    const reason = (name: string, status: number | undefined) =>
+      FirehoseArchive.reasonOf({ name, status, message: "" })
+    expect(reason("SlowDown", 503)).toBe("Throttled")
+    expect(reason("TooManyRequests", 429)).toBe("Throttled")
+    expect(reason("NoSuchKey", 404)).toBe("NotFound")
+    expect(reason("NoSuchBucket", 404)).toBe("NotFound")
+    expect(reason("AccessDenied", 403)).toBe("AccessDenied")
+    expect(reason("InvalidAccessKeyId", 403)).toBe("AccessDenied")
+    expect(reason("InternalError", 500)).toBe("Unavailable")
+    expect(reason("TimeoutError", undefined)).toBe("Unavailable")
+    expect(reason("InvalidArgument", 400)).toBe("InvalidRequest")
+  })
 })
 
 function newBucket(): string {

@@ -1,4 +1,5 @@
 export * as ApiKeys from "./ApiKeys.js"
+export * as Archive from "./Archive.js"
 export * as Batching from "./Batching.js"
 export * as DedupCache from "./DedupCache.js"
 export * as DocumentSink from "./DocumentSink.js"

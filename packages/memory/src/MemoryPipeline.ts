@@ -1,7 +1,8 @@
 /**
  * The whole telemetry pipeline on in-memory backends, wired as it is deployed: collector →
  * stream (→ fallback queue → redriver → stream) → event source mapping → processor → index, with
- * the on-failure destination and replay. Tests drive it on `TestClock`; `spillway dev` drives it
+ * the on-failure destination and replay, and the stream backed up by Firehose into an hourly
+ * archive. Tests drive it on `TestClock`; `spillway dev` drives it
  * on the live clock. The stages are the core programs, unchanged: only the layers differ.
  */
 import {
@@ -16,7 +17,9 @@ import {
   Replay
 } from "@spillway/core"
 import { Context, Effect, type Scope } from "effect"
+import * as FirehoseDelivery from "./FirehoseDelivery.js"
 import * as KinesisEventSource from "./KinesisEventSource.js"
+import * as MemoryArchive from "./MemoryArchive.js"
 import * as MemoryFailureDestination from "./MemoryFailureDestination.js"
 import * as MemoryIndex from "./MemoryIndex.js"
 import * as MemoryQueue from "./MemoryQueue.js"
@@ -39,6 +42,21 @@ export interface Options {
   /** Extra sinks written next to the index; every document must land in all of them. */
   readonly extraSinks?: ReadonlyArray<DocumentSink.Service>
   readonly collect?: Collect.CollectOptions
+  readonly archive?: MemoryArchive.Options
+  /**
+   * The Firehose backup of the stream into `archive`; `false` leaves it out (a simulation that
+   * only measures delay). @default `defaultBackupConfig`
+   */
+  readonly backup?: FirehoseDelivery.Config | false
+}
+
+/**
+ * Firehose's buffering for a local pipeline: 60 s (Firehose's minimum before zero buffering, and
+ * a common production choice) so objects appear while you watch; 5 MiB as Firehose's default.
+ */
+export const defaultBackupConfig: FirehoseDelivery.Config = {
+  bufferingIntervalSeconds: 60,
+  bufferingSizeBytes: 5 * 1024 * 1024
 }
 
 export const defaultApiKeys = [{ tenant: "demo", key: "demo-key" }] as const
@@ -68,13 +86,19 @@ export interface Pipeline {
   readonly processor: KinesisEventSource.EventSource
   readonly redriver: SqsEventSource.Handle
   readonly cache: DedupCache.Service
-  /** Nothing in flight anywhere: every shard read to its tip and the fallback queue empty. */
+  readonly archive: MemoryArchive.Handle
+  /** The Firehose backup into `archive`; `undefined` when `backup: false`. */
+  readonly backup: FirehoseDelivery.Delivery | undefined
+  /**
+   * Nothing in flight anywhere: every shard read to its tip by the processor and the backup, and
+   * the fallback queue empty. The backup may still buffer records: `backup.flush` delivers them.
+   */
   readonly isIdle: Effect.Effect<boolean>
 }
 
 export const make = (
   options: Options = {}
-): Effect.Effect<Pipeline, KinesisEventSource.InvalidConfig, Scope.Scope> =>
+): Effect.Effect<Pipeline, KinesisEventSource.InvalidConfig | FirehoseDelivery.InvalidConfig, Scope.Scope> =>
   Effect.gen(function* () {
     const stream = yield* MemoryStream.make(options.stream)
     const deadLetterQueue = yield* MemoryQueue.make({ ...options.queue, queueName: "fallback-dlq" })
@@ -115,6 +139,12 @@ export const make = (
       { reportBatchItemFailures: true, ...options.redriver }
     )
 
+    const archive = yield* MemoryArchive.make(options.archive)
+    const backup =
+      options.backup === false
+        ? undefined
+        : yield* FirehoseDelivery.start(stream, archive, options.backup ?? defaultBackupConfig)
+
     return {
       collect: (apiKey, body) => Effect.provide(Collect.collect(apiKey, body, options.collect), context),
       replayFailures: Effect.flatMap(failures.records, (records) =>
@@ -128,7 +158,13 @@ export const make = (
       processor,
       redriver,
       cache,
-      isIdle: Effect.all([processor.isIdle, redriver.idle]).pipe(Effect.map(([a, b]) => a && b))
+      archive,
+      backup,
+      isIdle: Effect.all([
+        processor.isIdle,
+        redriver.idle,
+        backup === undefined ? Effect.succeed(true) : backup.isCaughtUp
+      ]).pipe(Effect.map((idle) => idle.every(Boolean)))
     }
   })
 

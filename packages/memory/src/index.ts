@@ -1,4 +1,6 @@
+export * as FirehoseDelivery from "./FirehoseDelivery.js"
 export * as KinesisEventSource from "./KinesisEventSource.js"
+export * as MemoryArchive from "./MemoryArchive.js"
 export * as MemoryFailureDestination from "./MemoryFailureDestination.js"
 export * as MemoryIndex from "./MemoryIndex.js"
 export * as MemoryPipeline from "./MemoryPipeline.js"

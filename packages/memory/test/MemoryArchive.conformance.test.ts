@@ -1,0 +1,25 @@
+/**
+ * `MemoryArchive` against the shared `Archive` conformance suite, on `TestClock`, both
+ * compressions, with outages through `startOutage`/`endOutage`: the same tests `FirehoseArchive`
+ * passes against fauxqs S3.
+ */
+import { Archive } from "@spillway/core"
+import { Context, Effect, Layer } from "effect"
+import { ArchiveFaults, archiveSuite } from "../../core/test/conformance/ArchiveSuite.js"
+import * as MemoryArchive from "../src/MemoryArchive.js"
+
+archiveSuite(
+  "MemoryArchive",
+  (layout) =>
+    Layer.effectContext(
+      Effect.map(MemoryArchive.make({ ...layout, bucket: "conformance" }), (archive) =>
+        Context.make(Archive.Archive, archive).pipe(
+          Context.add(
+            ArchiveFaults,
+            ArchiveFaults.of({ outage: archive.startOutage(), clear: archive.endOutage })
+          )
+        )
+      )
+    ),
+  { clock: "test", faults: true }
+)

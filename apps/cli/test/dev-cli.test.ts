@@ -84,6 +84,10 @@ describe("spillway dev", () => {
     expect(summaryFigure(output, "lost")).toBe(0)
     expect(summaryFigure(output, "on-failure")).toBe(0)
     expect(summaryFigure(output, "rejected")).toBe(0)
+    // Firehose's last buffer is delivered on the way out: the archive, read back, holds every record.
+    expect(summaryFigure(output, "backed up")).toBe(20_000)
+    expect(output).toMatch(/backed up\s+20000\s+in \d+ objects? in spillway-backup; 0 missing/)
+    expect(output).toMatch(/^\[\d+\.\ds\].*backup \d+ \(\d+ objects, \d+ buffered\)/m)
     expect(output).toMatch(/delay \(ms\)\s+avg \d+\s+p50 \d+\s+p99 \d+\s+max \d+/)
   }, 100_000)
 
@@ -122,6 +126,7 @@ describe("spillway dev", () => {
       // Every distinct id the collector accepted is in the index.
       const distinct = Number(output.match(/accepted\s+\d+\s+(\d+) distinct ids/)?.[1])
       expect(summaryFigure(output, "indexed")).toBe(distinct)
+      expect(summaryFigure(output, "backed up")).toBe(distinct)
     } finally {
       if (run.child.exitCode === null) run.child.kill("SIGKILL")
     }

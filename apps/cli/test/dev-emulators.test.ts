@@ -3,15 +3,18 @@
  * root that starts kinesalite and fauxqs in-process, runs the collector and the redriver on the
  * AWS layers and the processor on the event source mapping emulation over the real Kinesis API.
  * A `--records` run must end by itself with exit code 0 and a summary showing every record
- * indexed, none lost. In process: a poison record ends in the on-failure queue and blocks nothing.
+ * indexed and backed up, none lost or missing from the backup. In process: a poison record ends in
+ * the on-failure queue and blocks nothing, and the backup's objects are in the fauxqs bucket in
+ * Firehose's layout.
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { it as effectIt } from "@effect/vitest"
-import { SqsClient } from "@spillway/aws"
-import { ApiKeys, Collect, OnFailure } from "@spillway/core"
-import { Effect, Schema } from "effect"
+import { S3Client, SqsClient } from "@spillway/aws"
+import { ApiKeys, Archive, Collect, OnFailure, Telemetry } from "@spillway/core"
+import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import * as CollectorServer from "../src/collector/server.js"
 import * as EmulatorPipeline from "../src/dev/EmulatorPipeline.js"
@@ -76,6 +79,9 @@ describe("spillway dev --backend emulators", () => {
     expect(figure(output, "sent")).toBe(2000)
     expect(figure(output, "indexed")).toBe(2000)
     expect(figure(output, "lost")).toBe(0)
+    // Read back from the fauxqs bucket after the drain flushed the backup's buffer.
+    expect(figure(output, "backed up")).toBe(2000)
+    expect(output).toMatch(/^\s+backed up\s+2000\s+in [1-9]\d* objects? in spillway-backup; 0 missing$/m)
     expect(output).not.toContain("pipeline not drained in time")
     expect(code).toBe(0)
   })
@@ -186,5 +192,60 @@ describe("EmulatorPipeline", () => {
         })
       ),
     90_000
+  )
+
+  effectIt.live(
+    "backs the stream up into the fauxqs bucket: objects under YYYY/MM/dd/HH/, every record once",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const pipeline = yield* EmulatorPipeline.make()
+          const context = CollectorServer.stageContext({
+            apiKeys: ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }]),
+            stream: pipeline.stream,
+            queue: pipeline.queue
+          })
+          const from = Date.now()
+          const sent = records(300)
+          expect((yield* Effect.provide(Collect.collect(apiKey, sent), context)).stored).toBe(300)
+          expect(yield* settle(pipeline, 20_000)).toBe(true)
+          // Firehose buffers for 60 s; `flush` stands for the interval elapsing.
+          yield* pipeline.backup.flush
+          const to = Date.now()
+          const counters = yield* pipeline.backup.counters
+          expect(counters.recordsDelivered).toBe(300)
+          expect(counters.buffered).toBe(0)
+
+          // Straight from S3, not through `FirehoseArchive`.
+          const s3 = yield* S3Client.make(pipeline.emulators.s3)
+          const bucket = pipeline.emulators.archiveBucket
+          const listed = yield* Effect.promise(() => s3.send(new ListObjectsV2Command({ Bucket: bucket })))
+          const keys = (listed.Contents ?? []).map((object) => object.Key ?? "")
+          expect(keys).toHaveLength(counters.objectsDelivered)
+          expect(keys.length).toBeGreaterThanOrEqual(1)
+          const hours = Either.getOrThrow(Archive.hourPrefixes({ from, to }))
+          for (const key of keys) {
+            expect(key).toMatch(
+              /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/spillway-dev-backup-1-\d{4}(-\d{2}){5}-[0-9a-f-]{36}$/
+            )
+            expect(hours).toContain(key.slice(0, "YYYY/MM/dd/HH/".length))
+          }
+          expect([...(yield* pipeline.archive.list({ from, to }))]).toEqual([...keys].sort())
+
+          const ids: Array<string> = []
+          for (const key of keys) {
+            const object = yield* Effect.promise(() =>
+              s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+            )
+            const text = yield* Effect.promise(() => object.Body?.transformToString() ?? Promise.resolve(""))
+            for (const line of text.split("\n").filter((l) => l.length > 0)) {
+              const envelope = Telemetry.decodeEnvelope(new TextEncoder().encode(line))
+              if (Either.isRight(envelope)) ids.push(envelope.right.record.id)
+            }
+          }
+          expect(ids.sort()).toEqual(sent.map((r) => r.id).sort())
+        })
+      ),
+    40_000
   )
 })

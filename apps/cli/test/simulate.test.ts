@@ -132,8 +132,12 @@ describe("every scenario", () => {
             unexpectedDocuments: 0,
             unexplainedDelays: 0,
             deadLettered: 0,
+            missingFromBackup: 0,
             lostIds: []
           })
+          // The backup, read back from the archive, holds every accepted record.
+          expect(report.backup.archived).toBe(r.accepted)
+          expect(report.backup.objects).toBeGreaterThan(1)
           expect(r.sent).toBe(options.records)
           expect(r.accepted + r.rejected).toBe(r.sent)
           expect(r.indexed + r.onFailure + r.lost).toBe(r.accepted)
@@ -240,6 +244,22 @@ describe("what each scenario exercises", () => {
       expect(report.records.indexed).toBe(report.records.accepted)
       expect((yield* reportOf("steady")).retries).toBe(0)
     })
+  )
+
+  it.effect(
+    "backup-outage: deliveries are refused and retried, the archive ends complete, the index does not notice",
+    () =>
+      Effect.gen(function* () {
+        const outage = yield* reportOf("backup-outage")
+        const steady = yield* reportOf("steady")
+        expect(outage.backup.deliveryErrors).toBeGreaterThan(0)
+        expect(steady.backup.deliveryErrors).toBe(0)
+        expect(outage.integrity.missingFromBackup).toBe(0)
+        expect(outage.backup.archived).toBe(outage.records.accepted)
+        // The processor never waits on the backup: the delay to the index is steady's.
+        expect(outage.delayMs.p99).toBeLessThanOrEqual(steady.delayMs.p99 + 500)
+        expect(outage.retries).toBe(0)
+      })
   )
 
   it.effect("kinesis-outage: the delay shows the outage, steady's does not", () =>

@@ -13,22 +13,38 @@
  * - redriver: receive (10) → `Redrive.redrive` → delete what was stored or re-parked; failed
  *   messages stay and come back after the visibility timeout, as with the SQS mapping.
  *
+ * The backup is memory mode's too: the Firehose emulation (`FirehoseDelivery`, with
+ * `MemoryPipeline.defaultBackupConfig`) reads the same shards through the same `KinesisShardSource`
+ * and delivers objects in Firehose's layout to an S3 bucket on fauxqs (`FirehoseArchive`), so the
+ * summary reads the backup back through the S3 API.
+ *
  * Idle (for the drain): every shard's checkpoint is at the shard's tip as Kinesis reports it now
- * (read ahead by `KinesisShardSource.shardTips`), no batch is being processed, and the fallback
- * queue holds no message (visible, in flight or delayed).
+ * (read ahead by `KinesisShardSource.shardTips`), for the processor and the backup alike, no batch
+ * is being processed, and the fallback queue holds no message (visible, in flight or delayed). The
+ * backup may still buffer records then: `backup.flush` delivers them.
  */
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs"
 import {
+  FirehoseArchive,
   KinesisClient,
   KinesisRecordStream,
   KinesisShardSource,
+  S3Client,
   SqsClient,
   SqsFailureDestination,
   SqsFallbackQueue
 } from "@spillway/aws"
 import * as Emulators from "@spillway/aws/Emulators"
-import { DedupCache, DocumentSink, FallbackQueue, Process, RecordStream, Redrive } from "@spillway/core"
-import { KinesisEventSource, MemoryIndex, MemoryPipeline } from "@spillway/memory"
+import {
+  type Archive,
+  DedupCache,
+  DocumentSink,
+  FallbackQueue,
+  Process,
+  RecordStream,
+  Redrive
+} from "@spillway/core"
+import { FirehoseDelivery, KinesisEventSource, MemoryIndex, MemoryPipeline } from "@spillway/memory"
 import { Context, Effect, type Scope } from "effect"
 
 export interface Options {
@@ -55,6 +71,10 @@ export interface Pipeline {
   readonly processor: KinesisEventSource.EventSource
   /** The fauxqs queue receiving an `OnFailureRecord` (JSON body) for every batch the processor discarded. */
   readonly failureQueueUrl: string
+  /** The backup bucket on fauxqs (`emulators.archiveBucket`), in Firehose's layout. */
+  readonly archive: Archive.Service
+  /** The Firehose backup of the stream into `archive`. */
+  readonly backup: FirehoseDelivery.Delivery
   readonly isIdle: Effect.Effect<boolean>
 }
 
@@ -64,7 +84,10 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   Pipeline,
-  Emulators.EmulatorError | FallbackQueue.FallbackQueueError | KinesisEventSource.InvalidConfig,
+  | Emulators.EmulatorError
+  | FallbackQueue.FallbackQueueError
+  | KinesisEventSource.InvalidConfig
+  | FirehoseDelivery.InvalidConfig,
   Scope.Scope
 > =>
   Effect.gen(function* () {
@@ -112,13 +135,16 @@ export const make = (
     )
 
     // --- processor: the event source mapping emulation memory mode runs, over the Kinesis API ---
-    const shardSource = yield* KinesisShardSource.make({
+    // One reader per consumer, as in AWS: a `KinesisShardSource` keeps one iterator per shard, so
+    // the processor and Firehose each get their own and never make the other re-fetch iterators.
+    const shardReader = KinesisShardSource.make({
       streamName: emulators.streamName,
       streamArn: emulators.streamArn
     }).pipe(
       Effect.provideService(KinesisClient.KinesisClient, kinesis),
       Effect.mapError((e) => new Emulators.EmulatorError({ message: `cannot list shards: ${e.message}` }))
     )
+    const shardSource = yield* shardReader
     const failureQueueUrl = yield* Effect.tryPromise({
       try: () => sqs.send(new CreateQueueCommand({ QueueName: `${emulators.streamName}-on-failure` })),
       catch: (cause) =>
@@ -148,6 +174,18 @@ export const make = (
       processorConfig
     )
 
+    // --- backup: Firehose's own read of the stream, delivered to the bucket on fauxqs ----------
+    const s3 = yield* S3Client.make(emulators.s3)
+    const archive = yield* FirehoseArchive.make({
+      bucket: emulators.archiveBucket,
+      deliveryStreamName: `${emulators.streamName}-backup`
+    }).pipe(Effect.provideService(S3Client.S3Client, s3))
+    const backup = yield* FirehoseDelivery.start(
+      yield* shardReader,
+      archive,
+      MemoryPipeline.defaultBackupConfig
+    )
+
     // --- redriver: the SQS mapping on the fallback queue ---------------------------------------
     const redriveOnce = Effect.gen(function* () {
       const messages = yield* awsQueue.receive({ maxMessages: 10 })
@@ -175,11 +213,14 @@ export const make = (
       index,
       processor,
       failureQueueUrl,
+      archive,
+      backup,
       // Upstream first: a fallback message is deleted only after its records are in the stream, so
       // a queue seen empty followed by a stream seen read to its tip misses nothing in between.
       isIdle: Effect.gen(function* () {
         if ((yield* queueStats).total > 0) return false
-        return yield* processor.isIdle
+        if (!(yield* processor.isIdle)) return false
+        return yield* backup.isCaughtUp
       })
     }
   })

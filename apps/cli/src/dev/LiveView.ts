@@ -1,6 +1,7 @@
 /**
  * The live view of `spillway dev`: records in and out per second, end-to-end delay, duplicates
- * skipped, fallback queue depth and records sent to the on-failure destination.
+ * skipped, fallback queue depth, records sent to the on-failure destination, and the backup
+ * (records archived, objects, records waiting in Firehose's buffer).
  *
  * On a terminal the block is redrawn in place; when stdout is a pipe or a file (CI, `| tee`) it
  * prints one plain line every couple of seconds instead, since cursor movements would only be noise
@@ -22,6 +23,7 @@ export interface Snapshot {
   readonly fallbackDepth: number
   /** Records the processor gave up on and sent to the on-failure destination. */
   readonly onFailure: number
+  readonly backup: { readonly archived: number; readonly objects: number; readonly buffered: number }
 }
 
 export const snapshot = (pipeline: Observed, ledger: Ledger, startedAt: number): Effect.Effect<Snapshot> =>
@@ -35,7 +37,12 @@ export const snapshot = (pipeline: Observed, ledger: Ledger, startedAt: number):
       delay: yield* Metrics.readDelay,
       duplicatesSkipped: (yield* Metric.value(Metrics.duplicatesSkipped)).count,
       fallbackDepth: (yield* pipeline.queue.stats).total,
-      onFailure: (yield* pipeline.processor.counters).recordsDiscarded
+      onFailure: (yield* pipeline.processor.counters).recordsDiscarded,
+      backup: yield* Effect.map(pipeline.backup.counters, (c) => ({
+        archived: c.recordsDelivered,
+        objects: c.objectsDelivered,
+        buffered: c.buffered
+      }))
     }
   })
 
@@ -54,7 +61,8 @@ export const formatLine = (previous: Snapshot, current: Snapshot): string => {
     `delay avg ${ms(current.delay.avg)} p99 ${ms(current.delay.p99)}`,
     `skips ${current.duplicatesSkipped}`,
     `fallback ${current.fallbackDepth}`,
-    `on-failure ${current.onFailure}`
+    `on-failure ${current.onFailure}`,
+    `backup ${current.backup.archived} (${current.backup.objects} objects, ${current.backup.buffered} buffered)`
   ].join("  ")
 }
 
@@ -69,7 +77,8 @@ export const formatBlock = (previous: Snapshot, current: Snapshot): ReadonlyArra
     `${pad("delay")}avg ${ms(current.delay.avg)}   p99 ${ms(current.delay.p99)}   max ${ms(current.delay.max)}`,
     `${pad("cache skips")}${current.duplicatesSkipped}`,
     `${pad("fallback")}${current.fallbackDepth} messages`,
-    `${pad("on-failure")}${current.onFailure} records`
+    `${pad("on-failure")}${current.onFailure} records`,
+    `${pad("backup")}${current.backup.archived} records in ${current.backup.objects} objects, ${current.backup.buffered} buffered`
   ]
 }
 

@@ -73,8 +73,8 @@ export const run = (
                 (e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })
               )
             )
-          : // The mapping is the recommended one, always valid: a config error here is a bug, not an input error.
-            yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
+          : yield* memoryPipeline(keys)
+      const startedAt = yield* Clock.currentTimeMillis
       const ledger = Ledger.make()
       const context = CollectorServer.stageContext({
         apiKeys: ApiKeys.make(keys.map((k) => ({ tenant: k.tenant, sha256: ApiKeys.hashKey(k.key) }))),
@@ -117,12 +117,21 @@ export const run = (
         }
         yield* Scope.close(serverScope, Exit.void)
         const drained = yield* waitUntilIdle(pipeline, drainTimeout)
+        // Firehose would deliver its buffer when the interval elapses; a stopping run delivers it now.
+        const flushed = yield* Effect.interruptible(pipeline.backup.flush).pipe(
+          Effect.timeout(backupFlushTimeout),
+          Effect.either
+        )
+        if (flushed._tag === "Left") {
+          yield* Console.log(`backup: the last buffer was not delivered: ${flushed.left.message}`)
+        }
         yield* Fiber.interrupt(viewFiber)
         const summary = yield* Summary.compute(
           pipeline,
           ledger,
           traffic === undefined ? undefined : yield* traffic.stats,
-          drained
+          drained,
+          { from: startedAt, to: yield* Clock.currentTimeMillis }
         )
         yield* Console.log(Summary.format(summary))
         if (config.onSummary !== undefined) yield* config.onSummary(summary)
@@ -155,7 +164,7 @@ const banner = (config: Config, endpoint: string, rate: number | undefined) =>
         }`
     return [
       config.backend === "emulators"
-        ? "spillway dev: the pipeline on the AWS layers against in-process kinesalite (Kinesis) and fauxqs (SQS); Lambda mappings emulated, OpenSearch in memory; in real time"
+        ? "spillway dev: the pipeline on the AWS layers against in-process kinesalite (Kinesis) and fauxqs (SQS, S3 backup); Lambda mappings and Firehose emulated, OpenSearch in memory; in real time"
         : "spillway dev: the pipeline in memory (Kinesis, SQS, Lambda mappings, OpenSearch), in real time",
       `collector listening on ${endpoint}`,
       `api key   ${demoKey.key} (tenant ${demoKey.tenant})${config.apiKey === undefined ? "" : ", and your key (tenant local)"}`,
@@ -168,6 +177,17 @@ const banner = (config: Config, endpoint: string, rate: number | undefined) =>
   })
 
 const pollEvery = Duration.millis(100)
+const backupFlushTimeout = Duration.seconds(10)
+
+/** The memory backend: `MemoryPipeline` with the recommended mapping and its backup. */
+const memoryPipeline = (keys: ReadonlyArray<{ readonly tenant: string; readonly key: string }>) =>
+  Effect.gen(function* () {
+    // The mapping and buffering are the defaults, always valid: a config error here is a bug, not an input error.
+    const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
+    const backup =
+      pipeline.backup ?? (yield* Effect.dieMessage("the local pipeline was made without its backup"))
+    return { ...pipeline, backup } satisfies Running
+  })
 
 /** Waits for the fiber to end, at most `limit`. */
 const awaitFiber = <A, E>(fiber: Fiber.Fiber<A, E>, limit: Duration.Duration) =>

@@ -1,13 +1,17 @@
 /**
  * The summary `spillway dev` prints when it stops: what was sent, what the collector accepted and
- * rejected, what reached the index, and the end-to-end delay.
+ * rejected, what reached the index, what the backup archived, and the end-to-end delay.
  *
  * "Lost" is strict: a record the collector accepted (answered 202 for) whose id is not in the index.
  * Records the processor gave up on sit in the on-failure destination and can be replayed, but they
  * are not indexed, so they count as lost here too — a local run should index everything.
+ *
+ * The backup is checked the same way, by reading the archive back: every accepted id must be in
+ * one of its objects (after the drain flushed Firehose's buffer). An id missing there is counted
+ * in `missingFromBackup`, apart from `lost`, since the index still has it.
  */
-import { Metrics } from "@spillway/core"
-import { Effect, Metric } from "effect"
+import { Archive, Metrics } from "@spillway/core"
+import { Effect, Either, Metric } from "effect"
 import type * as DemoTraffic from "./DemoTraffic.js"
 import type { Ledger } from "./Ledger.js"
 
@@ -27,6 +31,13 @@ export interface Summary {
   readonly onFailure: number
   /** Accepted ids not in the index. */
   readonly lost: number
+  /** Accepted ids found in the backup archive. */
+  readonly archived: number
+  /** Objects in the backup archive, and the archive's location. */
+  readonly archiveObjects: number
+  readonly archiveBucket: string
+  /** Accepted ids not in the backup archive (or `undefined` when it could not be read). */
+  readonly missingFromBackup: number | undefined
   readonly delay: Metrics.DelayFigures
   /** Whether the pipeline had nothing left in flight when the summary was taken. */
   readonly drained: boolean
@@ -37,13 +48,25 @@ export interface Observed {
   readonly index: { readonly documents: Effect.Effect<ReadonlyArray<{ readonly id: string }>> }
   readonly processor: { readonly counters: Effect.Effect<{ readonly recordsDiscarded: number }> }
   readonly queue: { readonly stats: Effect.Effect<{ readonly total: number }> }
+  /** The Firehose backup of the stream, and the archive it fills. */
+  readonly backup: {
+    readonly counters: Effect.Effect<{
+      readonly recordsDelivered: number
+      readonly objectsDelivered: number
+      readonly buffered: number
+    }>
+    readonly flush: Effect.Effect<void, Archive.ArchiveError>
+  }
+  readonly archive: Archive.Service
 }
 
 export const compute = (
   pipeline: Observed,
   ledger: Ledger,
   demo: DemoTraffic.Stats | undefined,
-  drained: boolean
+  drained: boolean,
+  /** The archive hours to read back: from the start of the run to now. */
+  archiveRange: Archive.Range
 ): Effect.Effect<Summary> =>
   Effect.gen(function* () {
     const figures = yield* ledger.figures
@@ -51,6 +74,14 @@ export const compute = (
     const documents = new Set((yield* pipeline.index.documents).map((d) => d.id))
     let indexed = 0
     for (const id of ids) if (documents.has(id)) indexed++
+    const backup = yield* Effect.either(
+      Archive.readEnvelopes(archiveRange).pipe(Effect.provideService(Archive.Archive, pipeline.archive))
+    )
+    let archived = 0
+    if (Either.isRight(backup)) {
+      const backedUp = new Set<string>(backup.right.envelopes.map((e) => e.record.id))
+      for (const id of ids) if (backedUp.has(id)) archived++
+    }
     return {
       sent: demo?.sent ?? 0,
       resent: demo?.resent ?? 0,
@@ -62,6 +93,10 @@ export const compute = (
       duplicatesSkipped: (yield* Metric.value(Metrics.duplicatesSkipped)).count,
       onFailure: (yield* pipeline.processor.counters).recordsDiscarded,
       lost: ids.size - indexed,
+      archived,
+      archiveObjects: Either.isRight(backup) ? backup.right.objects : 0,
+      archiveBucket: pipeline.archive.bucket,
+      missingFromBackup: Either.isRight(backup) ? ids.size - archived : undefined,
       delay: yield* Metrics.readDelay,
       drained
     }
@@ -84,6 +119,13 @@ export const format = (s: Summary): string => {
     row("duplicates skipped", s.duplicatesSkipped),
     row("on-failure", s.onFailure),
     row("lost", s.lost, s.drained ? "" : "pipeline not drained in time"),
+    row(
+      "backed up",
+      s.archived,
+      `in ${s.archiveObjects} ${s.archiveObjects === 1 ? "object" : "objects"} in ${s.archiveBucket}; ${
+        s.missingFromBackup === undefined ? "the archive could not be read" : `${s.missingFromBackup} missing`
+      }`
+    ),
     `  ${"delay (ms)".padEnd(20)}avg ${ms(s.delay.avg)}  p50 ${ms(s.delay.p50)}  p99 ${ms(s.delay.p99)}  max ${ms(s.delay.max)}`
   ].join("\n")
 }

@@ -1,6 +1,6 @@
 /**
  * The `spillway dev` command line: options, their checks, and the exit code (non-zero when an
- * accepted record did not reach the index).
+ * accepted record did not reach the index or the backup archive).
  */
 import { Command, Options } from "@effect/cli"
 import { Duration, Effect, Option, Schema } from "effect"
@@ -42,7 +42,7 @@ const records = Options.integer("records").pipe(
   Options.filterMap(between(1, Number.MAX_SAFE_INTEGER), "--records must be positive"),
   Options.optional,
   Options.withDescription(
-    "Send this many demo records, wait until they are indexed, print a summary and exit (1 if any was lost)"
+    "Send this many demo records, wait until they are indexed, print a summary and exit (1 if any was lost or is missing from the backup)"
   )
 )
 
@@ -88,7 +88,7 @@ export const devCommand = Command.make(
         // Set here rather than returned: an interrupted run (Ctrl-C, SIGTERM) returns nothing.
         onSummary: (summary) =>
           Effect.sync(() => {
-            process.exitCode = summary.lost > 0 ? 1 : 0
+            process.exitCode = summary.lost > 0 || summary.missingFromBackup !== 0 ? 1 : 0
           })
       })
     })

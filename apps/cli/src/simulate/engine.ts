@@ -1,7 +1,8 @@
 /**
  * The simulation engine behind `spillway simulate`: runs a scenario through the whole in-memory
  * pipeline (collector → stream / fallback queue → redriver → processor → index, on-failure
- * destination and replay) on virtual time, and reports what became of every record.
+ * destination and replay, and the Firehose backup into the hourly archive) on virtual time, and
+ * reports what became of every record.
  *
  * Guarantees:
  * - no real waiting: time is Effect's `TestClock`, moved one second at a time, so minutes of
@@ -13,7 +14,8 @@
  *   probe sink, never from the process-global Effect metrics, so runs in one process do not mix;
  * - honest loss accounting: `lost` is the set of accepted record ids that the index does not hold
  *   and that the replay did not report as refused for their content (poison), with the reason —
- *   counted, not assumed.
+ *   counted, not assumed; and `integrity.missingFromBackup` counts accepted ids the archive, read
+ *   back after Firehose's last delivery, does not hold.
  *
  * The producer is a client fleet sending requests of 100 records at the scenario's rate, about 1%
  * of them invalid (refused by the collector's schema) and about 0.5% copies of records it already
@@ -21,7 +23,7 @@
  * traffic, one well-formed record is sent alone and indexed, so the index maps `payload.value` as
  * a number, as it would in a live index — that is what makes a string there a poison record.
  */
-import type { Collect } from "@spillway/core"
+import { Archive, type Collect } from "@spillway/core"
 import { MemoryPipeline, VirtualTime } from "@spillway/memory"
 import { Clock, Duration, Effect, Fiber, Logger, LogLevel, Random, Schema, TestClock } from "effect"
 import * as Probe from "./probe.js"
@@ -61,6 +63,12 @@ const duplicateRate = 0.005
 const bulkLatency = Duration.millis(25)
 /** How long the pipeline may take to drain after the traffic before the run is declared stuck. */
 const settleLimitMillis = 2 * 3_600_000
+
+/**
+ * Firehose's buffering, scaled down like the runs (a run's traffic lasts seconds to minutes, not
+ * hours): 2 s, so even a short run sees several deliveries, and a backup outage meets some.
+ */
+const backupConfig = { ...MemoryPipeline.defaultBackupConfig, bufferingIntervalSeconds: 2 }
 
 type Kind = "valid" | "invalid" | "poison"
 
@@ -311,7 +319,8 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       const pipeline = yield* MemoryPipeline.make({
         stream: { shardCount: scenario.shardCount },
         index: { bulkLatency },
-        extraSinks: [probe.sink]
+        extraSinks: [probe.sink],
+        backup: backupConfig
       }).pipe(Effect.mapError(refused(scenario.name)))
 
       const ledger: Ledger = {
@@ -374,6 +383,22 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       const replaying = yield* Effect.fork(pipeline.replayFailures)
       while (replaying.unsafePoll() === null) yield* tick
       const replay = yield* Fiber.join(replaying)
+
+      // Firehose delivers its last buffer when the interval elapses; the run ends by delivering it.
+      const backup = pipeline.backup
+      if (backup === undefined) return yield* Effect.dieMessage("the simulated pipeline runs with its backup")
+      const flushing = yield* Effect.fork(backup.flush)
+      while (flushing.unsafePoll() === null) yield* tick
+      yield* Fiber.join(flushing).pipe(
+        Effect.mapError(
+          (error) =>
+            new SimulationError({
+              scenario: scenario.name,
+              reason: "PipelineRefused",
+              message: `the backup could not deliver its last buffer: ${error.message}`
+            })
+        )
+      )
       const end = yield* Clock.currentTimeMillis
       const seconds = secondOf(end)
 
@@ -423,6 +448,17 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       for (const id of indexed) {
         if ((yield* pipeline.index.writes(id)) === 1) duplicatesSkipped += (copies.get(id) ?? 1) - 1
       }
+
+      // The backup, read back as a restore would: every accepted record must be in the archive.
+      const archive = yield* Archive.readEnvelopes({ from: startTime, to: end }).pipe(
+        Effect.provideService(Archive.Archive, pipeline.archive),
+        Effect.orDieWith(
+          (error) => `the in-memory archive refused a read after its faults ended: ${error.message}`
+        )
+      )
+      const backedUp = new Set<string>(archive.envelopes.map((e) => e.record.id))
+      const missingFromBackup = [...ledger.accepted].filter((id) => !backedUp.has(id))
+      const backupCounters = yield* backup.counters
 
       const processor = yield* pipeline.processor.counters
       const redriver = yield* pipeline.redriver.stats
@@ -479,6 +515,11 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
           indexParseErrors: index.parseErrors,
           processorBatchesDiscarded: processor.batchesDiscarded
         },
+        backup: {
+          archived: ledger.accepted.size - missingFromBackup.length,
+          objects: archive.objects,
+          deliveryErrors: backupCounters.deliveryErrors
+        },
         replay: {
           read: replay.read,
           written: replay.written,
@@ -494,6 +535,7 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
           unexpectedDocuments,
           unexplainedDelays,
           deadLettered: (yield* pipeline.deadLetterQueue.stats).total,
+          missingFromBackup: missingFromBackup.length,
           lostIds: lost.slice(0, 20)
         },
         timeline: Array.from({ length: timelineLength }, (_, second) => {

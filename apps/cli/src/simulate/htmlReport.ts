@@ -72,6 +72,7 @@ const summaryColumns: ReadonlyArray<readonly [string, (r: Report) => string]> = 
   ["duplicates skipped", (r) => number(r.records.duplicatesSkipped)],
   ["on-failure", (r) => number(r.records.onFailure)],
   ["lost", (r) => number(r.records.lost)],
+  ["missing from backup", (r) => number(r.integrity.missingFromBackup)],
   ["retries", (r) => number(r.retries)],
   ["delay avg", (r) => millis(r.delayMs.avg)],
   ["delay p50", (r) => millis(r.delayMs.p50)],
@@ -87,7 +88,11 @@ const summaryTable = (reports: ReadonlyArray<Report>): string => {
     .map((report, index) => {
       const cells = summaryColumns
         .map(([name, cell]) => {
-          const lost = name === "lost" && report.records.lost > 0 ? ' class="bad"' : ""
+          const lost =
+            (name === "lost" && report.records.lost > 0) ||
+            (name === "missing from backup" && report.integrity.missingFromBackup > 0)
+              ? ' class="bad"'
+              : ""
           return `<td data-column="${escapeHtml(name)}"${lost}>${escapeHtml(cell(report))}</td>`
         })
         .join("")

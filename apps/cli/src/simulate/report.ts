@@ -93,6 +93,14 @@ export const Report = Schema.Struct({
     indexParseErrors: Count,
     processorBatchesDiscarded: Count
   }),
+  /** The Firehose backup of the stream, read back from the archive at the end of the run. */
+  backup: Schema.Struct({
+    /** Accepted records found in the archive. */
+    archived: Count,
+    objects: Count,
+    /** Deliveries the archive refused (each retried until it went through). */
+    deliveryErrors: Count
+  }),
   replay: Schema.Struct({
     read: Count,
     written: Count,
@@ -109,6 +117,8 @@ export const Report = Schema.Struct({
     unexpectedDocuments: Count,
     unexplainedDelays: Count,
     deadLettered: Count,
+    /** Accepted records not in the backup archive. */
+    missingFromBackup: Count,
     lostIds: Schema.Array(Schema.String)
   }),
   timeline: Schema.Array(TimelineEntry)
@@ -172,6 +182,10 @@ export const renderTable = (report: Report): string => {
     ["  indexed", number(r.indexed)],
     ["  on-failure (poison)", number(r.onFailure)],
     ["  lost", number(r.lost)],
+    [
+      "backed up",
+      `${number(report.backup.archived)} in ${number(report.backup.objects)} objects (missing ${number(report.integrity.missingFromBackup)}, deliveries refused ${number(report.backup.deliveryErrors)})`
+    ],
     ["duplicates sent / skipped", `${number(report.duplicatesSent)} / ${number(r.duplicatesSkipped)}`],
     ["parked in fallback", `${number(report.fallbackParked)} (max depth ${number(report.fallbackMaxDepth)})`],
     [

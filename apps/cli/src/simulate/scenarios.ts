@@ -17,7 +17,8 @@ export const scenarioNames = [
   "kinesis-outage",
   "poison-records",
   "opensearch-rejections",
-  "black-friday"
+  "black-friday",
+  "backup-outage"
 ] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
@@ -154,6 +155,23 @@ export const scenarios: { readonly [K in ScenarioName]: Scenario & { readonly na
     ],
     poisonRate: 0,
     faults: []
+  },
+  "backup-outage": {
+    name: "backup-outage",
+    summary:
+      "S3 refuses every write for 40% of the traffic time: Firehose retries its deliveries while the index is unaffected, and the archive ends with every record.",
+    shardCount: 1,
+    phases: steadyTraffic,
+    poisonRate: 0,
+    faults: [
+      {
+        name: "backup archive unavailable (every S3 call 503)",
+        from: 0.2,
+        to: 0.6,
+        start: (pipeline, until) => pipeline.archive.startOutage({ until }),
+        stop: (pipeline) => pipeline.archive.endOutage
+      }
+    ]
   }
 }
 
@@ -170,7 +188,8 @@ export const clearAllFaults = (pipeline: MemoryPipeline.Pipeline): Effect.Effect
       pipeline.index.rejectUntil(Number.NEGATIVE_INFINITY),
       pipeline.index.rejectNext(0),
       pipeline.index.endOutage,
-      pipeline.queue.endOutage
+      pipeline.queue.endOutage,
+      pipeline.archive.endOutage
     ],
     { discard: true }
   )

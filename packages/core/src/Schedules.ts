@@ -60,6 +60,17 @@ export const streamRead = Schedule.exponential("200 millis", 2).pipe(
   Schedule.intersect(Schedule.recurs(5))
 )
 
+/**
+ * Restore → backup archive (S3 `ListObjectsV2` / `GetObject`): S3 answers 503 SlowDown under load;
+ * the restore is an operator's run, so it waits up to two minutes before reporting the archive
+ * unreadable.
+ */
+export const archiveRead = Schedule.exponential("200 millis", 2).pipe(
+  Schedule.either(Schedule.spaced("10 seconds")),
+  Schedule.jittered,
+  Schedule.upTo("2 minutes")
+)
+
 /** Event source mapping → on-failure destination. Losing this record loses the pointer to the batch. */
 export const failureDestinationSend = Schedule.exponential("200 millis", 2).pipe(
   Schedule.either(Schedule.spaced("10 seconds")),

@@ -2,8 +2,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Ref, type Schedule, TestClock } from "effect"
 import * as Schedules from "../src/Schedules.js"
 
-/** Runs an always-failing effect on `schedule` and returns how many attempts it made and how long it took. */
-const exhaust = <Out>(schedule: Schedule.Schedule<Out, unknown>) =>
+/**
+ * Runs an always-failing effect on `schedule` and returns how many attempts it made and how long it
+ * took, moving the clock in `step`s (a sleep ends at its own instant whatever the step).
+ */
+const exhaust = <Out>(
+  schedule: Schedule.Schedule<Out, unknown>,
+  step: Duration.DurationInput = "100 millis"
+) =>
   Effect.gen(function* () {
     const attempts = yield* Ref.make(0)
     const start = yield* TestClock.currentTimeMillis
@@ -14,7 +20,7 @@ const exhaust = <Out>(schedule: Schedule.Schedule<Out, unknown>) =>
       Effect.zipRight(TestClock.currentTimeMillis),
       Effect.fork
     )
-    for (let i = 0; i < 2000 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust("100 millis")
+    for (let i = 0; i < 2000 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(step)
     const end = yield* Fiber.join(fiber)
     return { attempts: yield* Ref.get(attempts), elapsed: Duration.millis(end - start) }
   })
@@ -41,9 +47,23 @@ describe("Schedules", () => {
 
   it.effect("failureDestinationSend keeps trying for minutes, bounded", () =>
     Effect.gen(function* () {
-      const { attempts, elapsed } = yield* exhaust(Schedules.failureDestinationSend)
+      const { attempts, elapsed } = yield* exhaust(Schedules.failureDestinationSend, "1 second")
       expect(attempts).toBeGreaterThan(10)
-      expect(Duration.lessThanOrEqualTo(elapsed, "130 seconds")).toBe(true)
+      // upTo lets the last delay start just before two minutes; jittered, that delay is at most 12 s
+      // (a 130 s bound failed for about 1 run in 13).
+      expect(Duration.lessThanOrEqualTo(elapsed, "132 seconds")).toBe(true)
+    })
+  )
+
+  it.effect("archiveRead keeps trying for about two minutes, then stops", () =>
+    Effect.gen(function* () {
+      const { attempts, elapsed } = yield* exhaust(Schedules.archiveRead, "1 second")
+      // 200 ms doubling up to the 10 s spacing (jittered ±20%), then every 8–12 s.
+      expect(attempts).toBeGreaterThan(10)
+      expect(attempts).toBeLessThan(30)
+      expect(Duration.greaterThanOrEqualTo(elapsed, "2 minutes")).toBe(true)
+      // upTo lets the last delay start just before two minutes; that delay is at most 12 s.
+      expect(Duration.lessThanOrEqualTo(elapsed, "132 seconds")).toBe(true)
     })
   )
 

@@ -15,7 +15,7 @@
  * a per-request latency.
  */
 import { DocumentSink } from "@spillway/core"
-import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Random } from "effect"
 
 /** Mapping types, named as OpenSearch's dynamic mapping names them (`text` has a `keyword` sub-field). */
 export type FieldType = "long" | "float" | "text" | "boolean" | "date" | "object"
@@ -119,7 +119,31 @@ export interface Handle {
   readonly endOutage: Effect.Effect<void>
   /** Drops every document and the mapping; the next write recreates the index (`auto_create_index`). */
   readonly deleteIndex: Effect.Effect<void>
+  /**
+   * Takes a snapshot of the index (documents and mapping) as the service's automated hourly
+   * snapshots do (reference §6.7), named after the clock: the point a restore goes back to.
+   */
+  readonly takeSnapshot: Effect.Effect<Snapshot>
+  readonly snapshots: Effect.Effect<ReadonlyArray<Snapshot>>
+  /**
+   * Replaces the index with a snapshot, as `_restore` into a deleted index does: documents and
+   * mapping as they were when it was taken. Fails for a snapshot this index never took.
+   */
+  readonly restoreSnapshot: (name: string) => Effect.Effect<void, SnapshotMissing>
   readonly setBulkLatency: (latency: Duration.DurationInput) => Effect.Effect<void>
+}
+
+export interface Snapshot {
+  readonly name: string
+  /** Epoch milliseconds at which it was taken: writes after it are not in it. */
+  readonly takenAt: number
+  readonly documents: number
+}
+
+export class SnapshotMissing extends Data.TaggedError("SnapshotMissing")<{ readonly snapshot: string }> {
+  override get message() {
+    return `no snapshot named ${this.snapshot}`
+  }
 }
 
 /** Control of an in-memory index: fault injection and observation, next to the `DocumentSink` it serves. */
@@ -206,6 +230,13 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     let generation = 1
     let seqNo = 0
     const writeCounts = new Map<string, number>()
+    const stored: Array<{
+      readonly name: string
+      readonly takenAt: number
+      readonly documents: ReadonlyMap<string, Entry>
+      readonly mapping: ReadonlyMap<string, FieldType>
+      readonly fieldCount: number
+    }> = []
     let rejectBudget = 0
     let rejectUntil = Number.NEGATIVE_INFINITY
     let outage: { readonly until: number | undefined } | undefined
@@ -520,6 +551,25 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
         seqNo = 0
         generation += 1
       }),
+      takeSnapshot: Effect.map(Clock.currentTimeMillis, (takenAt) => {
+        const name = `snapshot-${new Date(takenAt).toISOString()}-${stored.length + 1}`
+        // Entries are never changed in place, so copying the maps freezes the index as it is.
+        stored.push({ name, takenAt, documents: new Map(documents), mapping: new Map(mapping), fieldCount })
+        return { name, takenAt, documents: documents.size }
+      }),
+      snapshots: Effect.sync(() =>
+        stored.map(({ name, takenAt, documents }) => ({ name, takenAt, documents: documents.size }))
+      ),
+      restoreSnapshot: (name) =>
+        Effect.suspend(() => {
+          const snapshot = stored.find((s) => s.name === name)
+          if (snapshot === undefined) return Effect.fail(new SnapshotMissing({ snapshot: name }))
+          documents = new Map(snapshot.documents)
+          mapping = new Map(snapshot.mapping)
+          fieldCount = snapshot.fieldCount
+          generation += 1
+          return Effect.void
+        }),
       setBulkLatency: (next) =>
         Effect.sync(() => {
           latency = Duration.decode(next)

@@ -7,6 +7,7 @@
  */
 import {
   ApiKeys,
+  Archive,
   Collect,
   DedupCache,
   DocumentSink,
@@ -14,7 +15,8 @@ import {
   Process,
   RecordStream,
   Redrive,
-  Replay
+  Replay,
+  Restore
 } from "@spillway/core"
 import { Context, Effect, type Scope } from "effect"
 import * as FirehoseDelivery from "./FirehoseDelivery.js"
@@ -78,6 +80,14 @@ export interface Pipeline {
   ) => Effect.Effect<Collect.CollectResult, ApiKeys.Unauthorized | Collect.InvalidBody>
   /** Re-reads every batch the processor gave up on and processes it again. */
   readonly replayFailures: Effect.Effect<Replay.ReplayResult>
+  /**
+   * Writes again every record the backup archive holds for `range` (after `index.restoreSnapshot`):
+   * the disaster-recovery step, `Restore.restore` on this pipeline's archive, sinks and cache.
+   */
+  readonly restoreFromArchive: (
+    range: Archive.Range,
+    options?: Restore.RestoreOptions
+  ) => Effect.Effect<Restore.RestoreResult, Archive.ArchiveError>
   readonly stream: MemoryStream.Service
   readonly queue: MemoryQueue.Handle
   readonly deadLetterQueue: MemoryQueue.Handle
@@ -150,6 +160,11 @@ export const make = (
       replayFailures: Effect.flatMap(failures.records, (records) =>
         Effect.provide(Replay.replay(records), context)
       ),
+      restoreFromArchive: (range, restoreOptions) =>
+        Restore.restore(range, restoreOptions).pipe(
+          Effect.provide(context),
+          Effect.provideService(Archive.Archive, archive)
+        ),
       stream,
       queue,
       deadLetterQueue,

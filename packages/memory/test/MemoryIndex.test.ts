@@ -336,3 +336,121 @@ describe("MemoryIndex as a DocumentSink", () => {
     ])
   })
 })
+
+describe("MemoryIndex snapshots", () => {
+  it.effect("takes a frozen copy: later writes and deleteIndex leave it as it was", () =>
+    Effect.gen(function* () {
+      const search = yield* MemoryIndex.make()
+      yield* search.bulk([index("a", { v: 1 }), index("b", { v: 1 })])
+      yield* TestClock.adjust("90 minutes")
+      const snapshot = yield* search.takeSnapshot
+      expect(snapshot).toEqual({
+        name: expect.stringContaining("1970-01-01T01:30:00.000Z"),
+        takenAt: 90 * 60_000,
+        documents: 2
+      })
+
+      yield* search.bulk([index("a", { v: 2 }), index("c", { v: 3 })])
+      yield* search.deleteIndex
+      yield* search.bulk([index("d", { v: "text now" })])
+      expect(yield* search.snapshots).toEqual([snapshot])
+
+      yield* search.restoreSnapshot(snapshot.name)
+      expect(yield* search.count).toBe(2)
+      expect(yield* search.get("a")).toEqual({ id: "a", version: 1, source: { v: 1 } })
+      expect(yield* search.get("b")).toEqual({ id: "b", version: 1, source: { v: 1 } })
+      // A restore replaces the index: what was written after the snapshot is gone.
+      expect(yield* search.get("c")).toBeUndefined()
+      expect(yield* search.get("d")).toBeUndefined()
+      // The write history is the index's, not the snapshot's.
+      expect(yield* search.writes("a")).toBe(2)
+    })
+  )
+
+  it.effect("restores the mapping too: a value that conflicts with it is refused again", () =>
+    Effect.gen(function* () {
+      const search = yield* MemoryIndex.make({ totalFieldsLimit: 4 })
+      yield* search.bulk([index("a", { value: 1, host: { name: "web-1" } })])
+      const snapshot = yield* search.takeSnapshot
+      yield* search.deleteIndex
+      // In the fresh index `value` is free to be text, and new fields fit.
+      expect(statuses(yield* search.bulk([index("poison", { value: "not a number", x: 1, y: 2 })]))).toEqual([
+        201
+      ])
+
+      yield* search.restoreSnapshot(snapshot.name)
+      expect(Object.fromEntries(yield* search.mapping)).toEqual({
+        value: "long",
+        host: "object",
+        "host.name": "text"
+      })
+      expect(yield* search.get("poison")).toBeUndefined()
+      const again = yield* search.bulk([index("poison", { value: "not a number" })])
+      expect(statuses(again)).toEqual([400])
+      expect(errorOf(again, 0)?.reason).toContain("failed to parse field [value] of type [long]")
+      // The field count is the snapshot's: 4 used (host.name counts its keyword), none left.
+      const full = yield* search.bulk([index("e", { extra: true })])
+      expect(errorOf(full, 0)?.reason).toContain("Limit of total fields [4]")
+      expect(statuses(yield* search.bulk([index("b", { value: 2, host: { name: "web-2" } })]))).toEqual([201])
+    })
+  )
+
+  it.effect("lists snapshots with their names, times and document counts, oldest first", () =>
+    Effect.gen(function* () {
+      const search = yield* MemoryIndex.make()
+      expect(yield* search.snapshots).toEqual([])
+      const empty = yield* search.takeSnapshot
+      yield* search.bulk([index("a", {}), index("b", {}), index("c", {})])
+      yield* TestClock.adjust("1 hour")
+      const hourly = yield* search.takeSnapshot
+      // Two in the same millisecond still get distinct names.
+      const again = yield* search.takeSnapshot
+      expect(yield* search.snapshots).toEqual([
+        { name: empty.name, takenAt: 0, documents: 0 },
+        { name: hourly.name, takenAt: 3_600_000, documents: 3 },
+        { name: again.name, takenAt: 3_600_000, documents: 3 }
+      ])
+      expect(new Set([empty.name, hourly.name, again.name]).size).toBe(3)
+
+      // Restoring the empty one empties the index; restoring is repeatable.
+      yield* search.restoreSnapshot(empty.name)
+      expect(yield* search.count).toBe(0)
+      yield* search.restoreSnapshot(hourly.name)
+      yield* search.restoreSnapshot(hourly.name)
+      expect(yield* search.count).toBe(3)
+    })
+  )
+
+  it.effect("a document written after a restore does not change the snapshot it came from", () =>
+    Effect.gen(function* () {
+      const search = yield* MemoryIndex.make()
+      yield* search.bulk([index("a", { v: 1 })])
+      const snapshot = yield* search.takeSnapshot
+      yield* search.restoreSnapshot(snapshot.name)
+      yield* search.bulk([index("a", { v: 2 }), index("b", { v: 2 })])
+      expect(yield* search.get("a")).toMatchObject({ version: 2, source: { v: 2 } })
+      yield* search.restoreSnapshot(snapshot.name)
+      expect(yield* search.documents).toEqual([{ id: "a", version: 1, source: { v: 1 } }])
+      expect((yield* search.snapshots)[0]?.documents).toBe(1)
+    })
+  )
+
+  it.effect("fails SnapshotMissing for a name it never took, and leaves the index alone", () =>
+    Effect.gen(function* () {
+      const search = yield* MemoryIndex.make()
+      yield* search.bulk([index("a", {})])
+      yield* search.takeSnapshot
+      const error = yield* Effect.flip(search.restoreSnapshot("snapshot-nope"))
+      expect(error).toBeInstanceOf(MemoryIndex.SnapshotMissing)
+      expect(error).toMatchObject({ _tag: "SnapshotMissing", snapshot: "snapshot-nope" })
+      expect(error.message).toBe("no snapshot named snapshot-nope")
+      expect(yield* search.count).toBe(1)
+      // Another index's snapshot is not this one's.
+      const other = yield* MemoryIndex.make()
+      yield* TestClock.adjust("1 hour")
+      const foreign = yield* other.takeSnapshot
+      expect((yield* Effect.flip(search.restoreSnapshot(foreign.name)))._tag).toBe("SnapshotMissing")
+      expect(yield* search.get("a")).toMatchObject({ version: 1 })
+    })
+  )
+})

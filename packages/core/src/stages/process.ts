@@ -75,7 +75,10 @@ export const process = Effect.fn("process")(function* (
   const seen = yield* cache.seen(ids)
   const toWrite = ids.filter((_, i) => seen[i] !== true).map((id) => byId.get(id)!.envelope)
 
-  const outcomes = toWrite.length > 0 ? yield* writeWithRetries(sink, cache, toWrite) : new Map()
+  const outcomes =
+    toWrite.length > 0
+      ? yield* writeWithRetries(sink, toWrite, (landed) => markWritten(cache, landed))
+      : new Map()
 
   let written = 0
   let skipped = 0
@@ -103,13 +106,14 @@ export const process = Effect.fn("process")(function* (
 
 /**
  * Writes the documents, then writes again only the items still retryable, until
- * `Schedules.sinkWrite` gives up. Each item that lands is marked in the cache and its delay
- * recorded as soon as it is confirmed. Returns the last outcome of every id.
+ * `Schedules.sinkWrite` gives up. `onLanded` sees the items of each attempt that the sink
+ * confirmed, as soon as it confirms them (the processor marks them in the cache and records their
+ * delay). Returns the last outcome of every id.
  */
-const writeWithRetries = (
+export const writeWithRetries = (
   sink: DocumentSink.Service,
-  cache: DedupCache["Type"],
-  envelopes: ReadonlyArray<TelemetryEnvelope>
+  envelopes: ReadonlyArray<TelemetryEnvelope>,
+  onLanded: (landed: ReadonlyArray<TelemetryEnvelope>) => Effect.Effect<void>
 ): Effect.Effect<ReadonlyMap<string, DocumentSink.WriteOutcome>> => {
   const outcomes = new Map<string, DocumentSink.WriteOutcome>()
   const documents = envelopes.map(toDocument)
@@ -136,7 +140,7 @@ const writeWithRetries = (
           if (outcome._tag === "Written") landed.push(p.envelope)
         })
         const stillPending = pending.some((p) => outcomes.get(p.envelope.record.id)?._tag === "Retryable")
-        return markWritten(cache, landed).pipe(
+        return (landed.length === 0 ? Effect.void : onLanded(landed)).pipe(
           Effect.zipRight(
             stillPending
               ? Effect.zipRight(Metric.increment(Metrics.sinkRetries), Effect.fail(new PendingItems()))

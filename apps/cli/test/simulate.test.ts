@@ -262,6 +262,31 @@ describe("what each scenario exercises", () => {
       })
   )
 
+  it.effect("index-lost: the loss is real, and the snapshot plus the archive bring every record back", () =>
+    Effect.gen(function* () {
+      const report = yield* reportOf("index-lost")
+      const recovery = report.recovery
+      expect(recovery).toBeDefined()
+      if (recovery === undefined) return
+      // The deletion cost the index records it had written.
+      expect(recovery.missingBeforeRestore).toBeGreaterThan(report.records.accepted * 0.3)
+      // Three automated snapshots, one after the loss; the operator restored the last one before it.
+      expect(recovery.snapshotsTaken).toBe(3)
+      expect(recovery.snapshot).toMatch(/-2$/)
+      expect(recovery.snapshotDocuments).toBeGreaterThan(0)
+      expect(recovery.rewritten).toBeGreaterThan(0)
+      expect(recovery.failed).toBe(0)
+      expect(recovery.unreadableObjects).toBe(0)
+      expect(report.records.lost).toBe(0)
+      expect(report.records.indexed).toBe(report.records.accepted)
+      // The restore's writes are not the pipeline's: no document counts as written twice.
+      expect(report.integrity.writtenMoreThanOnce).toBe(0)
+      for (const name of scenarioNames.filter((n) => n !== "index-lost")) {
+        expect((yield* reportOf(name)).recovery, name).toBeUndefined()
+      }
+    })
+  )
+
   it.effect("kinesis-outage: the delay shows the outage, steady's does not", () =>
     Effect.gen(function* () {
       const outage = yield* reportOf("kinesis-outage")

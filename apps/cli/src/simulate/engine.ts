@@ -252,6 +252,21 @@ const produce = (
   })
 
 /** Starts and stops each fault of the scenario at its place in the planned traffic time. */
+/** Lookback before the chosen snapshot for the restore: records indexed after it may have arrived before. */
+const restoreLookbackMillis = 5 * 60_000
+
+/** The index's automated snapshots, at the scenario's times. */
+const takeSnapshots = (pipeline: MemoryPipeline.Pipeline, scenario: Scenario, trafficMillis: number) =>
+  Effect.gen(function* () {
+    let elapsed = 0
+    for (const at of scenario.recovery?.snapshotsAt ?? []) {
+      const due = Math.round(at * trafficMillis)
+      if (due > elapsed) yield* Effect.sleep(Duration.millis(due - elapsed))
+      elapsed = Math.max(elapsed, due)
+      yield* pipeline.index.takeSnapshot
+    }
+  })
+
 const injectFaults = (
   pipeline: MemoryPipeline.Pipeline,
   scenario: Scenario,
@@ -374,9 +389,11 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       yield* send(pipeline, ledger, scenario.name, [warmUp])
       yield* settle([])
 
+      const trafficStart = yield* Clock.currentTimeMillis
       const producer = yield* Effect.fork(produce(pipeline, ledger, scenario, options.records))
       const faults = yield* Effect.fork(injectFaults(pipeline, scenario, trafficMillis))
-      yield* settle([producer, faults])
+      const snapshots = yield* Effect.fork(takeSnapshots(pipeline, scenario, trafficMillis))
+      yield* settle([producer, faults, snapshots])
       yield* clearAllFaults(pipeline)
 
       // The operator's last step: the replay tool, once, over every batch the processor gave up on.
@@ -399,6 +416,51 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
             })
         )
       )
+
+      // The pipeline's own writes per id, before a restore writes documents again.
+      const writesOf = new Map<string, number>()
+      for (const id of ledger.accepted) writesOf.set(id, yield* pipeline.index.writes(id))
+
+      // Disaster recovery, when the scenario lost the index: the last snapshot before the loss,
+      // then everything since from the backup archive. The probe stops timing: these writes are
+      // the operator's, not the pipeline's delivery.
+      let recovery: Report["recovery"] | undefined
+      if (scenario.recovery !== undefined) {
+        probe.freeze()
+        const lostAt = trafficStart + Math.round(scenario.recovery.indexLostAt * trafficMillis)
+        const held = new Set((yield* pipeline.index.documents).map((d) => d.id))
+        const missingBeforeRestore = [...ledger.accepted].filter((id) => !held.has(id)).length
+        const chosen = (yield* pipeline.index.snapshots).filter((s) => s.takenAt < lostAt).at(-1)
+        if (chosen === undefined) yield* pipeline.index.deleteIndex
+        else yield* Effect.orDie(pipeline.index.restoreSnapshot(chosen.name))
+        // Records indexed after the snapshot can have arrived a little before it.
+        const from = (chosen?.takenAt ?? startTime) - restoreLookbackMillis
+        const restoring = yield* Effect.fork(
+          pipeline.restoreFromArchive({ from, to: yield* Clock.currentTimeMillis })
+        )
+        while (restoring.unsafePoll() === null) yield* tick
+        const restored = yield* Fiber.join(restoring).pipe(
+          Effect.mapError(
+            (error) =>
+              new SimulationError({
+                scenario: scenario.name,
+                reason: "PipelineRefused",
+                message: `the restore could not read the backup archive: ${error.message}`
+              })
+          )
+        )
+        recovery = {
+          snapshot: chosen?.name ?? "none",
+          snapshotDocuments: chosen?.documents ?? 0,
+          snapshotsTaken: (yield* pipeline.index.snapshots).length,
+          missingBeforeRestore,
+          archiveObjects: restored.objects,
+          archiveRecords: restored.read,
+          rewritten: restored.written,
+          failed: restored.failed.length,
+          unreadableObjects: restored.unreadable.length
+        }
+      }
       const end = yield* Clock.currentTimeMillis
       const seconds = secondOf(end)
 
@@ -413,7 +475,7 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       for (const document of yield* pipeline.index.documents) {
         if (!ledger.accepted.has(document.id)) unexpectedDocuments++
         indexed.add(document.id)
-        if ((yield* pipeline.index.writes(document.id)) > 1) writtenMoreThanOnce++
+        if ((writesOf.get(document.id) ?? 0) > 1) writtenMoreThanOnce++
         const attempts = probe.attempts(document.id)
         const receivedAt = Date.parse(String(document.source.receivedAt))
         if (attempts === undefined || Number.isNaN(receivedAt) || attempts.lastEndedAt < receivedAt) {
@@ -446,7 +508,7 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       }
       let duplicatesSkipped = 0
       for (const id of indexed) {
-        if ((yield* pipeline.index.writes(id)) === 1) duplicatesSkipped += (copies.get(id) ?? 1) - 1
+        if (writesOf.get(id) === 1) duplicatesSkipped += (copies.get(id) ?? 1) - 1
       }
 
       // The backup, read back as a restore would: every accepted record must be in the archive.
@@ -505,8 +567,10 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
         duplicatesSent: ledger.duplicatesSent,
         clientResends: ledger.clientResends,
         faults: {
-          injected: scenario.faults.map(
-            (f) => `${f.name} (${Math.round(f.from * 100)}–${Math.round(f.to * 100)}% of traffic)`
+          injected: scenario.faults.map((f) =>
+            f.from === f.to
+              ? `${f.name} (at ${Math.round(f.from * 100)}% of traffic)`
+              : `${f.name} (${Math.round(f.from * 100)}–${Math.round(f.to * 100)}% of traffic)`
           ),
           streamThrottledEntries: stream.throttledEntries,
           streamInjectedEntryFailures: stream.injectedEntryFailures,
@@ -515,6 +579,7 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
           indexParseErrors: index.parseErrors,
           processorBatchesDiscarded: processor.batchesDiscarded
         },
+        ...(recovery === undefined ? {} : { recovery }),
         backup: {
           archived: ledger.accepted.size - missingFromBackup.length,
           objects: archive.objects,

@@ -25,17 +25,24 @@ export interface Probe {
   readonly attempts: (id: string) => Attempts | undefined
   /** Write attempts beyond the first, summed over documents: how often a document was sent again. */
   readonly repeatedAttempts: () => number
+  /**
+   * Stops noting attempts: what is written afterwards (a restore from the backup) is not the
+   * pipeline's delivery and must not time it.
+   */
+  readonly freeze: () => void
 }
 
 export const make = (latency: Duration.DurationInput): Probe => {
   const wait = Duration.decode(latency)
   const seen = new Map<string, Attempts>()
   let repeated = 0
+  let frozen = false
   const write = Effect.fn("SimulationProbe.write")(function* (
     documents: ReadonlyArray<DocumentSink.Document>
   ) {
     if (Duration.toMillis(wait) > 0) yield* Effect.sleep(wait)
     const now = yield* Clock.currentTimeMillis
+    if (frozen) return documents.map(() => DocumentSink.written)
     for (const document of documents) {
       const previous = seen.get(document.id)
       if (previous !== undefined) repeated++
@@ -46,6 +53,9 @@ export const make = (latency: Duration.DurationInput): Probe => {
   return {
     sink: DocumentSink.DocumentSink.of({ name: "simulation-probe", write }),
     attempts: (id) => seen.get(id),
-    repeatedAttempts: () => repeated
+    repeatedAttempts: () => repeated,
+    freeze: () => {
+      frozen = true
+    }
   }
 }

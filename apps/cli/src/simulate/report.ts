@@ -93,6 +93,24 @@ export const Report = Schema.Struct({
     indexParseErrors: Count,
     processorBatchesDiscarded: Count
   }),
+  /** Present when the scenario lost the index: what the operator's restore found and did. */
+  recovery: Schema.optional(
+    Schema.Struct({
+      /** The snapshot restored: the last one taken before the loss ("none" if there was none). */
+      snapshot: Schema.String,
+      snapshotDocuments: Count,
+      snapshotsTaken: Count,
+      /** Accepted records the index did not hold before the restore: what the loss cost. */
+      missingBeforeRestore: Count,
+      archiveObjects: Count,
+      archiveRecords: Count,
+      /** Documents the restore wrote from the archive. */
+      rewritten: Count,
+      failed: Count,
+      /** Archive objects the restore could not read (their records not restored). */
+      unreadableObjects: Count
+    })
+  ),
   /** The Firehose backup of the stream, read back from the archive at the end of the run. */
   backup: Schema.Struct({
     /** Accepted records found in the archive. */
@@ -186,6 +204,14 @@ export const renderTable = (report: Report): string => {
       "backed up",
       `${number(report.backup.archived)} in ${number(report.backup.objects)} objects (missing ${number(report.integrity.missingFromBackup)}, deliveries refused ${number(report.backup.deliveryErrors)})`
     ],
+    ...(report.recovery === undefined
+      ? []
+      : [
+          [
+            "recovery",
+            `${number(report.recovery.missingBeforeRestore)} missing after the loss; restored ${report.recovery.snapshot} (${number(report.recovery.snapshotDocuments)} documents), then ${number(report.recovery.rewritten)} written from ${number(report.recovery.archiveObjects)} archive objects (${number(report.recovery.failed)} failed, ${number(report.recovery.unreadableObjects)} objects unreadable)`
+          ]
+        ]),
     ["duplicates sent / skipped", `${number(report.duplicatesSent)} / ${number(r.duplicatesSkipped)}`],
     ["parked in fallback", `${number(report.fallbackParked)} (max depth ${number(report.fallbackMaxDepth)})`],
     [

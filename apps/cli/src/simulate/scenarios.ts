@@ -18,7 +18,8 @@ export const scenarioNames = [
   "poison-records",
   "opensearch-rejections",
   "black-friday",
-  "backup-outage"
+  "backup-outage",
+  "index-lost"
 ] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
@@ -42,6 +43,18 @@ export interface Fault {
   readonly stop: (pipeline: MemoryPipeline.Pipeline) => Effect.Effect<void>
 }
 
+/**
+ * A scenario that loses the index and recovers it as an operator would (reference §6.7): the
+ * service snapshots the index at `snapshotsAt` (its hourly automated snapshots, scaled down like
+ * the run); the index is deleted at `indexLostAt`; after the traffic the operator restores the
+ * last snapshot taken before the loss and writes everything since again from the backup archive.
+ * Times are fractions of the planned traffic time.
+ */
+export interface Recovery {
+  readonly snapshotsAt: ReadonlyArray<number>
+  readonly indexLostAt: number
+}
+
 export interface Scenario {
   readonly name: ScenarioName
   /** One line for people: what happens and what the pipeline is expected to do about it. */
@@ -51,6 +64,7 @@ export interface Scenario {
   /** Fraction of records whose `payload.value` is a string where the index maps a number. */
   readonly poisonRate: number
   readonly faults: ReadonlyArray<Fault>
+  readonly recovery?: Recovery
 }
 
 /** Records per second of normal traffic: 3 requests of 100 records, 30% of the stream's capacity. */
@@ -172,6 +186,25 @@ export const scenarios: { readonly [K in ScenarioName]: Scenario & { readonly na
         stop: (pipeline) => pipeline.archive.endOutage
       }
     ]
+  },
+  "index-lost": {
+    name: "index-lost",
+    summary:
+      "The index is deleted at 60% of the traffic (every document and the mapping): the processor carries on into a new index; afterwards the operator restores the last snapshot taken before the loss and writes everything since again from the backup archive.",
+    shardCount: 1,
+    phases: steadyTraffic,
+    poisonRate: 0,
+    faults: [
+      {
+        name: "index deleted",
+        from: 0.6,
+        to: 0.6,
+        start: (pipeline) => pipeline.index.deleteIndex,
+        stop: () => Effect.void
+      }
+    ],
+    // A snapshot after the loss too, as the automated ones go on: the operator must not pick it.
+    recovery: { snapshotsAt: [0.2, 0.4, 0.8], indexLostAt: 0.6 }
   }
 }
 

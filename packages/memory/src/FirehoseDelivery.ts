@@ -10,12 +10,15 @@
  * Guarantees:
  * - every record the stream holds reaches the archive, once, in shard order within an object,
  *   except records the archive's newline framing cannot hold (empty, or containing a newline):
- *   those are set aside in `refused` with their shard, sequence number and reason, as Firehose
- *   sends records it cannot process to its error output, instead of blocking the backup
- *   (Firehose itself is at-least-once; this emulation never duplicates, readers must not rely on it);
+ *   those are set aside in `refused` with their shard, sequence number and reason instead of
+ *   blocking the backup. (Firehose itself would archive them — it diverts only failed transforms
+ *   and conversions, reference §5.6 — and they would read back split or not at all.) Firehose is
+ *   at-least-once; this emulation never duplicates, even when a flush is interrupted, but readers
+ *   must not rely on that;
  * - a failed read is retried on the next poll, a failed delivery after `retryDelayMillis`, both
- *   indefinitely; while a delivery is retried nothing more is read (the buffer is bounded, as
- *   Firehose's is, and the stream keeps the records meanwhile);
+ *   indefinitely; while a delivery is retried nothing more is read, and after a permanent refusal
+ *   nothing more is read until a delivery goes through (the buffer stays bounded, as Firehose's
+ *   is, and the stream keeps the records meanwhile); the latest failure is in `lastError`;
  * - `flush` reads every shard to its tip and delivers the buffer now. Firehose has no such call:
  *   it stands for "the buffering interval elapsed", for a local run that is stopping.
  *
@@ -52,6 +55,8 @@ export interface Counters {
   readonly buffered: number
   /** Records the archive's framing cannot hold (empty, or containing a newline): see `refused`. */
   readonly recordsRefused: number
+  /** The latest read or delivery failure, with its reason (kept after recovery, for the record). */
+  readonly lastError?: string
   readonly readErrors: number
   readonly deliveryErrors: number
 }
@@ -118,6 +123,10 @@ export const start = (
     const lock = yield* Effect.makeSemaphore(1)
 
     const refused: Array<Refused> = []
+    /** The latest read or delivery failure, for people watching the backup. */
+    let lastError: string | undefined
+    /** The permanent refusal holding the backup up, until a delivery goes through. */
+    let blockedBy: Archive.ArchiveError | undefined
 
     const append = (records: ReadonlyArray<RecordStream.StreamRecord>, now: number) => {
       for (const record of records) {
@@ -146,9 +155,10 @@ export const start = (
             .getRecords(shardId, { after: checkpoints.get(shardId), limit: readLimit })
             .pipe(
               Effect.map((result) => result.records),
-              Effect.catchAll(() =>
+              Effect.catchAll((error) =>
                 Effect.sync(() => {
                   counters.readErrors++
+                  lastError = `read ${shardId}: ${error.message}`
                   return undefined
                 })
               )
@@ -180,29 +190,43 @@ export const start = (
       return objects
     }
 
-    /** Writes the buffer, retrying retryable refusals; a permanent refusal keeps the buffer and fails. */
+    /** Takes a delivered object's records off the front of the buffer and counts them. */
+    const delivered = (object: ReadonlyArray<Archive.ArchivedRecord>) => {
+      buffer = buffer.slice(object.length)
+      bufferBytes -= object.reduce((n, r) => n + objectBytes(r), 0)
+      if (buffer.length === 0) bufferedSince = undefined
+      counters.objectsDelivered++
+      counters.recordsDelivered += object.length
+      counters.bytesDelivered += object.reduce((n, r) => n + r.data.length, 0)
+      blockedBy = undefined
+    }
+
+    /**
+     * Writes the buffer an object at a time, retrying retryable refusals; a permanent refusal
+     * keeps what is left and fails. Each object leaves the buffer as soon as the archive has it,
+     * in a step an interruption cannot split, so a flush cut short (a stopping run's deadline)
+     * never writes the same records twice.
+     */
     const deliver = Effect.gen(function* () {
-      const pending = cut(buffer)
-      for (const [i, object] of pending.entries()) {
+      for (const object of cut(buffer)) {
         while (true) {
-          const outcome = yield* Effect.either(archive.write(object))
+          const outcome = yield* Effect.uninterruptibleMask((restore) =>
+            Effect.either(restore(archive.write(object))).pipe(
+              Effect.tap((result) =>
+                result._tag === "Right" ? Effect.sync(() => delivered(object)) : Effect.void
+              )
+            )
+          )
           if (outcome._tag === "Right") break
           counters.deliveryErrors++
+          lastError = `delivery: ${outcome.left.message}`
           if (!outcome.left.isRetryable) {
-            // Keep what was not delivered: a later flush can try again.
-            buffer = pending.slice(i).flat()
-            bufferBytes = buffer.reduce((n, r) => n + objectBytes(r), 0)
+            blockedBy = outcome.left
             return yield* outcome.left
           }
           yield* Effect.sleep(retryMillis)
         }
-        counters.objectsDelivered++
-        counters.recordsDelivered += object.length
-        counters.bytesDelivered += object.reduce((n, r) => n + r.data.length, 0)
       }
-      buffer = []
-      bufferBytes = 0
-      bufferedSince = undefined
     })
 
     const due = Effect.map(
@@ -214,9 +238,11 @@ export const start = (
 
     const round = lock.withPermits(1)(
       Effect.gen(function* () {
-        yield* readAll
-        if (yield* due) {
-          // A permanent refusal (a bucket that does not exist) is counted and retried next round.
+        // After a permanent refusal (a bucket that does not exist), nothing more is read until a
+        // delivery goes through: the buffer stays bounded and the stream keeps the records.
+        if (blockedBy === undefined) yield* readAll
+        if (blockedBy !== undefined || (yield* due)) {
+          // Counted, shown in `lastError`, and tried again next round.
           yield* Effect.ignore(deliver)
         }
       })
@@ -225,7 +251,12 @@ export const start = (
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(round, Effect.sleep(pollMillis))))
 
     return {
-      counters: Effect.sync(() => ({ ...counters, buffered: buffer.length, recordsRefused: refused.length })),
+      counters: Effect.sync(() => ({
+        ...counters,
+        buffered: buffer.length,
+        recordsRefused: refused.length,
+        ...(lastError === undefined ? {} : { lastError })
+      })),
       refused: Effect.sync(() => [...refused]),
       isCaughtUp: Effect.map(source.shardTips, (tips) =>
         source.shardIds.every((shardId) => {

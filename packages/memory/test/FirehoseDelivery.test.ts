@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Archive, type RecordStream, Telemetry } from "@spillway/core"
-import { Clock, Effect, Either, FastCheck, TestClock } from "effect"
+import { Clock, Effect, Either, FastCheck, Fiber, TestClock } from "effect"
 import * as FirehoseDelivery from "../src/FirehoseDelivery.js"
 import * as MemoryArchive from "../src/MemoryArchive.js"
 import * as MemoryPipeline from "../src/MemoryPipeline.js"
@@ -365,6 +365,82 @@ describe("FirehoseDelivery under faults", () => {
       expect((yield* delivery.counters).readErrors).toBe(caughtUp.readErrors)
       expectEachOnce(yield* archivedTexts(archive), sent)
     })
+  )
+})
+
+describe("FirehoseDelivery when delivery is cut short or refused for good", () => {
+  it.scoped(
+    "a flush interrupted between objects writes nothing twice; the next flush delivers the rest",
+    () =>
+      Effect.gen(function* () {
+        const stream = yield* MemoryStream.make({ shardCount: 1 })
+        const archive = yield* MemoryArchive.make()
+        // Each write takes a second, so an interruption lands between objects.
+        const slow: Archive.Service = {
+          ...archive,
+          write: (records) => Effect.zipRight(Effect.sleep("1 second"), archive.write(records))
+        }
+        const delivery = yield* FirehoseDelivery.start(stream, slow, {
+          bufferingIntervalSeconds: 900,
+          bufferingSizeBytes: 1000
+        })
+        const sent = ids("cut", 100).map((id) => payload(id, 95))
+        yield* put(stream, sent, 1)
+
+        const flushing = yield* Effect.fork(delivery.flush)
+        yield* TestClock.adjust("3500 millis")
+        yield* Fiber.interrupt(flushing)
+        const cut = yield* delivery.counters
+        expect(cut.objectsDelivered).toBeGreaterThan(0)
+        expect(cut.buffered).toBe(100 - cut.recordsDelivered)
+
+        const finishing = yield* Effect.fork(delivery.flush)
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(finishing)
+        const done = yield* delivery.counters
+        expect(done.recordsDelivered).toBe(100)
+        expect(done.buffered).toBe(0)
+        expectEachOnce(yield* archivedTexts(archive), sent)
+      })
+  )
+
+  it.scoped(
+    "after a permanent refusal it stops reading, says why, and resumes once the archive accepts",
+    () =>
+      Effect.gen(function* () {
+        const stream = yield* MemoryStream.make({ shardCount: 1 })
+        const archive = yield* MemoryArchive.make()
+        let bucketExists = false
+        const missingBucket: Archive.Service = {
+          ...archive,
+          write: (records) =>
+            bucketExists
+              ? archive.write(records)
+              : Effect.fail(
+                  new Archive.ArchiveError({ reason: "NotFound", message: "NoSuchBucket: spillway-backup" })
+                )
+        }
+        const delivery = yield* FirehoseDelivery.start(stream, missingBucket, { bufferingIntervalSeconds: 5 })
+        yield* put(stream, ids("a", 10), 1)
+        yield* TestClock.adjust("10 seconds")
+        const blocked = yield* delivery.counters
+        expect(blocked.recordsRead).toBe(10)
+        expect(blocked.recordsDelivered).toBe(0)
+        expect(blocked.deliveryErrors).toBeGreaterThan(0)
+        expect(blocked.lastError).toBe("delivery: NoSuchBucket: spillway-backup")
+
+        // Blocked: later records stay in the stream, not in a growing buffer.
+        yield* put(stream, ids("b", 10), 1)
+        yield* TestClock.adjust("10 seconds")
+        expect((yield* delivery.counters).recordsRead).toBe(10)
+        expect(yield* delivery.isCaughtUp).toBe(false)
+
+        bucketExists = true
+        yield* TestClock.adjust("15 seconds")
+        expect(yield* delivery.isCaughtUp).toBe(true)
+        expect((yield* delivery.counters).recordsDelivered).toBe(20)
+        expectEachOnce(yield* archivedTexts(archive), [...ids("a", 10), ...ids("b", 10)])
+      })
   )
 })
 

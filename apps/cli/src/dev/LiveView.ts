@@ -23,7 +23,13 @@ export interface Snapshot {
   readonly fallbackDepth: number
   /** Records the processor gave up on and sent to the on-failure destination. */
   readonly onFailure: number
-  readonly backup: { readonly archived: number; readonly objects: number; readonly buffered: number }
+  readonly backup: {
+    readonly archived: number
+    readonly objects: number
+    readonly buffered: number
+    /** The latest read or delivery failure, if any. */
+    readonly lastError: string | undefined
+  }
 }
 
 export const snapshot = (pipeline: Observed, ledger: Ledger, startedAt: number): Effect.Effect<Snapshot> =>
@@ -41,7 +47,8 @@ export const snapshot = (pipeline: Observed, ledger: Ledger, startedAt: number):
       backup: yield* Effect.map(pipeline.backup.counters, (c) => ({
         archived: c.recordsDelivered,
         objects: c.objectsDelivered,
-        buffered: c.buffered
+        buffered: c.buffered,
+        lastError: c.lastError
       }))
     }
   })
@@ -62,7 +69,9 @@ export const formatLine = (previous: Snapshot, current: Snapshot): string => {
     `skips ${current.duplicatesSkipped}`,
     `fallback ${current.fallbackDepth}`,
     `on-failure ${current.onFailure}`,
-    `backup ${current.backup.archived} (${current.backup.objects} objects, ${current.backup.buffered} buffered)`
+    `backup ${current.backup.archived} (${current.backup.objects} objects, ${current.backup.buffered} buffered)${
+      current.backup.lastError === undefined ? "" : ` last error: ${current.backup.lastError}`
+    }`
   ].join("  ")
 }
 
@@ -78,7 +87,8 @@ export const formatBlock = (previous: Snapshot, current: Snapshot): ReadonlyArra
     `${pad("cache skips")}${current.duplicatesSkipped}`,
     `${pad("fallback")}${current.fallbackDepth} messages`,
     `${pad("on-failure")}${current.onFailure} records`,
-    `${pad("backup")}${current.backup.archived} records in ${current.backup.objects} objects, ${current.backup.buffered} buffered`
+    `${pad("backup")}${current.backup.archived} records in ${current.backup.objects} objects, ${current.backup.buffered} buffered`,
+    ...(current.backup.lastError === undefined ? [] : [`${pad("")}last error: ${current.backup.lastError}`])
   ]
 }
 

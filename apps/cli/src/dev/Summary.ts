@@ -38,6 +38,8 @@ export interface Summary {
   readonly archiveBucket: string
   /** Accepted ids not in the backup archive (or `undefined` when it could not be read). */
   readonly missingFromBackup: number | undefined
+  /** Why the archive could not be read back, when it could not. */
+  readonly archiveError: string | undefined
   readonly delay: Metrics.DelayFigures
   /** Whether the pipeline had nothing left in flight when the summary was taken. */
   readonly drained: boolean
@@ -54,6 +56,7 @@ export interface Observed {
       readonly recordsDelivered: number
       readonly objectsDelivered: number
       readonly buffered: number
+      readonly lastError?: string
     }>
     readonly flush: Effect.Effect<void, Archive.ArchiveError>
   }
@@ -97,6 +100,7 @@ export const compute = (
       archiveObjects: Either.isRight(backup) ? backup.right.objects : 0,
       archiveBucket: pipeline.archive.bucket,
       missingFromBackup: Either.isRight(backup) ? ids.size - archived : undefined,
+      archiveError: Either.isLeft(backup) ? backup.left.message : undefined,
       delay: yield* Metrics.readDelay,
       drained
     }
@@ -123,7 +127,9 @@ export const format = (s: Summary): string => {
       "backed up",
       s.archived,
       `in ${s.archiveObjects} ${s.archiveObjects === 1 ? "object" : "objects"} in ${s.archiveBucket}; ${
-        s.missingFromBackup === undefined ? "the archive could not be read" : `${s.missingFromBackup} missing`
+        s.missingFromBackup === undefined
+          ? `the archive could not be read: ${s.archiveError ?? "no reason given"}`
+          : `${s.missingFromBackup} missing`
       }`
     ),
     `  ${"delay (ms)".padEnd(20)}avg ${ms(s.delay.avg)}  p50 ${ms(s.delay.p50)}  p99 ${ms(s.delay.p99)}  max ${ms(s.delay.max)}`

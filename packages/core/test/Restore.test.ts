@@ -142,6 +142,7 @@ describe("Restore.restore", () => {
       expect(result).toEqual({
         objects: 2,
         read: 5,
+        beforeRange: 0,
         distinct: 5,
         written: 5,
         failed: [],
@@ -180,6 +181,37 @@ describe("Restore.restore", () => {
           receivedAt: new Date(hour).toISOString()
         })
       })
+  )
+
+  it.effect("keeps the copy received first even when a later copy sits in an object listed earlier", () =>
+    Effect.gen(function* () {
+      const archive = makeArchive()
+      const sink = makeSink()
+      // The re-send (received later) is filed under an earlier-named object than the original.
+      yield* archive.put([envelope("w", { value: 2 }, hour + 30_000)], hour + 1_000)
+      yield* archive.put([envelope("w", { value: 1 }, hour + 10_000)], hour + 2_000)
+      const result = yield* run(archive.service, sink.service, DedupCache.make({ capacity: 100 }))
+      expect(result).toMatchObject({ read: 2, distinct: 1, written: 1 })
+      expect(sink.writes.flat()[0]?.body).toMatchObject({ payload: { value: 1 } })
+    })
+  )
+
+  it.effect("skips records received before the range: the restored snapshot has them", () =>
+    Effect.gen(function* () {
+      const archive = makeArchive()
+      const sink = makeSink()
+      yield* archive.put(
+        [envelope("old", {}, hour + 1_000), envelope("new", {}, hour + 50_000)],
+        hour + 1_000
+      )
+      const result = yield* restore({ from: hour + 40_000, to: hour + 3_000_000 }).pipe(
+        Effect.provideService(Archive.Archive, archive.service),
+        Effect.provideService(DocumentSink.DocumentSink, sink.service),
+        Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 100 }))
+      )
+      expect(result).toMatchObject({ read: 2, beforeRange: 1, distinct: 1, written: 1 })
+      expect(sink.writes.flat().map((d) => d.id)).toEqual(["new"])
+    })
   )
 
   it.effect("writes in batches of at most batchSize documents", () =>
@@ -346,7 +378,8 @@ describe("Restore.restore", () => {
         )
         expect(result).toMatchObject({ objects: 2, read: 4, written: 4, failed: [], unreadable: [] })
         // The list failed once, then the first read twice: each call is retried on its own.
-        expect(archive.calls).toEqual({ list: 2, read: 4 })
+        // Each object is read twice (to choose the copies, then to write them); each call retried on its own.
+        expect(archive.calls).toEqual({ list: 2, read: 6 })
 
         // An object that cannot be read is reported by key; the others are restored.
         const gone = makeArchive()
@@ -383,6 +416,7 @@ describe("Restore.restore", () => {
       expect(result).toEqual({
         objects: 0,
         read: 0,
+        beforeRange: 0,
         distinct: 0,
         written: 0,
         failed: [],

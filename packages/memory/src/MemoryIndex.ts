@@ -126,10 +126,12 @@ export interface Handle {
   readonly takeSnapshot: Effect.Effect<Snapshot>
   readonly snapshots: Effect.Effect<ReadonlyArray<Snapshot>>
   /**
-   * Replaces the index with a snapshot, as `_restore` into a deleted index does: documents and
-   * mapping as they were when it was taken. Fails for a snapshot this index never took.
+   * Restores a snapshot into the deleted index, as `_restore` does: documents and mapping as they
+   * were when it was taken. Fails `IndexExists` while the index exists (OpenSearch refuses to
+   * restore over an open index: `deleteIndex` first — a write after that recreates it), and
+   * `SnapshotMissing` for a snapshot this index never took.
    */
-  readonly restoreSnapshot: (name: string) => Effect.Effect<void, SnapshotMissing>
+  readonly restoreSnapshot: (name: string) => Effect.Effect<void, SnapshotMissing | IndexExists>
   readonly setBulkLatency: (latency: Duration.DurationInput) => Effect.Effect<void>
 }
 
@@ -138,6 +140,13 @@ export interface Snapshot {
   /** Epoch milliseconds at which it was taken: writes after it are not in it. */
   readonly takenAt: number
   readonly documents: number
+}
+
+/** `_restore` refuses while an open index of the same name exists (reference §6.7). */
+export class IndexExists extends Data.TaggedError("IndexExists")<{ readonly index: string }> {
+  override get message() {
+    return `an open index named ${this.index} exists: delete or close it before restoring a snapshot into it`
+  }
 }
 
 export class SnapshotMissing extends Data.TaggedError("SnapshotMissing")<{ readonly snapshot: string }> {
@@ -228,6 +237,8 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     // Fields count as OpenSearch counts them: a `text` field brings its `keyword` sub-field.
     let fieldCount = 0
     let generation = 1
+    /** Whether the index exists (and is open): `deleteIndex` removes it, the next write recreates it. */
+    let exists = true
     let seqNo = 0
     const writeCounts = new Map<string, number>()
     const stored: Array<{
@@ -396,6 +407,8 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
       if (outage !== undefined) {
         return yield* failure("Unavailable", "503 Service Unavailable (injected outage)")
       }
+      // A `_bulk` request with actions creates a deleted index again (`auto_create_index`).
+      if (actions.length > 0) exists = true
       if (actions.length === 0) {
         return yield* failure(
           "InvalidRequest",
@@ -545,6 +558,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
         outage = undefined
       }),
       deleteIndex: Effect.sync(() => {
+        exists = false
         documents = new Map()
         mapping = new Map()
         fieldCount = 0
@@ -561,9 +575,11 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
         stored.map(({ name, takenAt, documents }) => ({ name, takenAt, documents: documents.size }))
       ),
       restoreSnapshot: (name) =>
-        Effect.suspend(() => {
+        Effect.suspend((): Effect.Effect<void, SnapshotMissing | IndexExists> => {
           const snapshot = stored.find((s) => s.name === name)
           if (snapshot === undefined) return Effect.fail(new SnapshotMissing({ snapshot: name }))
+          if (exists) return Effect.fail(new IndexExists({ index: indexName }))
+          exists = true
           documents = new Map(snapshot.documents)
           mapping = new Map(snapshot.mapping)
           fieldCount = snapshot.fieldCount

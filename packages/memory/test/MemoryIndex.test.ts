@@ -355,6 +355,11 @@ describe("MemoryIndex snapshots", () => {
       yield* search.bulk([index("d", { v: "text now" })])
       expect(yield* search.snapshots).toEqual([snapshot])
 
+      // OpenSearch restores only into a deleted index: the one the write recreated is refused.
+      const refused = yield* Effect.flip(search.restoreSnapshot(snapshot.name))
+      expect(refused).toMatchObject({ _tag: "IndexExists", index: "telemetry" })
+      expect(yield* search.get("d")).toBeDefined()
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(snapshot.name)
       expect(yield* search.count).toBe(2)
       expect(yield* search.get("a")).toEqual({ id: "a", version: 1, source: { v: 1 } })
@@ -378,6 +383,7 @@ describe("MemoryIndex snapshots", () => {
         201
       ])
 
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(snapshot.name)
       expect(Object.fromEntries(yield* search.mapping)).toEqual({
         value: "long",
@@ -413,9 +419,12 @@ describe("MemoryIndex snapshots", () => {
       expect(new Set([empty.name, hourly.name, again.name]).size).toBe(3)
 
       // Restoring the empty one empties the index; restoring is repeatable.
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(empty.name)
       expect(yield* search.count).toBe(0)
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(hourly.name)
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(hourly.name)
       expect(yield* search.count).toBe(3)
     })
@@ -426,9 +435,11 @@ describe("MemoryIndex snapshots", () => {
       const search = yield* MemoryIndex.make()
       yield* search.bulk([index("a", { v: 1 })])
       const snapshot = yield* search.takeSnapshot
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(snapshot.name)
       yield* search.bulk([index("a", { v: 2 }), index("b", { v: 2 })])
       expect(yield* search.get("a")).toMatchObject({ version: 2, source: { v: 2 } })
+      yield* search.deleteIndex
       yield* search.restoreSnapshot(snapshot.name)
       expect(yield* search.documents).toEqual([{ id: "a", version: 1, source: { v: 1 } }])
       expect((yield* search.snapshots)[0]?.documents).toBe(1)

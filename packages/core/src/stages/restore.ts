@@ -1,16 +1,22 @@
 /**
  * The disaster-recovery program: after the index was lost and restored from its last snapshot,
- * write again every record the backup archive holds from the snapshot on, so the index ends with
- * everything it had and everything that arrived since.
+ * write again every record the backup archive holds that the collector received from a little
+ * before that snapshot on, so the index ends with everything it had and everything since.
  *
- * - It reads the archive's hour objects for `range` (Firehose files an object under the hour of
- *   its oldest record, so start the range a little before the snapshot: records indexed after the
- *   snapshot may have arrived before it), keeps the first copy of each record id (the one the
- *   live pipeline wrote: its cache skips later copies, such as a client's re-send or Firehose's
- *   at-least-once duplicate), and writes them in bulk batches through the sink, retrying retryable items on
- *   `Schedules.sinkWrite`, as the processor does.
+ * - `range.from` is the snapshot's time minus the longest processing lag allowed for (a record
+ *   indexed just after the snapshot may have been received before it); `range.to` is now.
+ *   Ids first received before `range.from` are in the snapshot already and are skipped, later
+ *   copies included (counted in `beforeRange`): Firehose files an object under the hour of its
+ *   oldest record, so the hour objects listed hold earlier records too.
+ * - Of the copies of an id (a client's re-send, Firehose's at-least-once delivery), it writes the
+ *   one received first: the one the live pipeline wrote, since its dedup cache skips the later
+ *   ones. Archive order cannot be trusted for that (objects are named after their oldest record
+ *   with a random suffix), so a first pass reads every object and keeps, per id, where its
+ *   earliest copy is; a second pass reads the objects again and writes those copies in bulk
+ *   batches. Memory holds one entry per id and one batch, not the range's records.
  * - It writes past the dedup cache: the cache remembers ids the lost index held, which is exactly
  *   what must be written again. Ids it writes are marked in the cache, as the processor would.
+ *   Retryable items are retried on `Schedules.sinkWrite`, as the processor does.
  * - Writes are keyed by record id, so a document the index still holds is overwritten with the
  *   same content and running the restore twice is harmless.
  * - No end-to-end delay is recorded: these records were delivered once already; the delay metric
@@ -26,7 +32,6 @@ import * as Archive from "../Archive.js"
 import { DedupCache } from "../DedupCache.js"
 import * as DocumentSink from "../DocumentSink.js"
 import * as Schedules from "../Schedules.js"
-import type { TelemetryEnvelope } from "../Telemetry.js"
 import * as Telemetry from "../Telemetry.js"
 import { writeWithRetries } from "./process.js"
 
@@ -38,9 +43,14 @@ export interface RestoreOptions {
 export interface RestoreResult {
   /** Archive objects listed in the range. */
   readonly objects: number
-  /** Records read from them, copies included. */
+  /** Records read from them, copies and records received before the range included. */
   readonly read: number
-  /** Distinct record ids among them. */
+  /**
+   * Ids first received before `range.from`: in the restored snapshot already, as the live
+   * pipeline wrote them, so not written (not even a later copy).
+   */
+  readonly beforeRange: number
+  /** Distinct record ids first received within the range: the ones written. */
   readonly distinct: number
   readonly written: number
   readonly failed: ReadonlyArray<{
@@ -48,7 +58,11 @@ export interface RestoreResult {
     readonly reason: string
     readonly retryable: boolean
   }>
-  readonly undecodable: Archive.ArchiveContents["undecodable"]
+  readonly undecodable: ReadonlyArray<{
+    readonly key: string
+    readonly index: number
+    readonly reason: string
+  }>
   /**
    * Objects that could not be read (gone, corrupt, or still refused after `Schedules.archiveRead`):
    * their records are not restored; a second run retries them.
@@ -58,6 +72,13 @@ export interface RestoreResult {
     readonly reason: string
     readonly retryable: boolean
   }>
+}
+
+/** Where the copy of an id that will be written is. */
+interface Chosen {
+  readonly receivedAt: number
+  readonly key: string
+  readonly index: number
 }
 
 export const restore = Effect.fn("restore")(function* (
@@ -84,18 +105,54 @@ export const restore = Effect.fn("restore")(function* (
   // Without the listing nothing can be restored: that failure is the run's.
   const keys = yield* retried(archive.list(range))
 
+  const unreadable: Array<{ key: string; reason: string; retryable: boolean }> = []
+  /** The records of an object, or `undefined` (reported) when it cannot be read. */
+  const readObject = (key: string) =>
+    Effect.map(Effect.either(retried(archive.read(key))), (result) => {
+      if (Either.isRight(result)) return result.right
+      if (!unreadable.some((u) => u.key === key)) {
+        unreadable.push({ key, reason: result.left.message, retryable: result.left.isRetryable })
+      }
+      return undefined
+    })
+
+  // Pass 1: per id, where its earliest copy within the range is.
   let read = 0
+  let beforeRange = 0
+  const undecodable: Array<{ key: string; index: number; reason: string }> = []
+  const chosen = new Map<string, Chosen>()
+  const readable: Array<string> = []
+  for (const key of keys) {
+    const records = yield* readObject(key)
+    if (records === undefined) continue
+    readable.push(key)
+    for (const [index, data] of records.entries()) {
+      read++
+      const decoded = Telemetry.decodeEnvelope(data)
+      if (Either.isLeft(decoded)) {
+        undecodable.push({ key, index, reason: decoded.left.reason })
+        continue
+      }
+      const { record, receivedAt } = decoded.right
+      const previous = chosen.get(record.id)
+      if (previous === undefined || receivedAt < previous.receivedAt)
+        chosen.set(record.id, { receivedAt, key, index })
+    }
+  }
+
+  // Ids first received before the range are in the snapshot, as the live pipeline wrote them; a
+  // later copy (a client's re-send after the snapshot) must not overwrite that.
+  for (const [id, winner] of chosen) {
+    if (winner.receivedAt < range.from) {
+      chosen.delete(id)
+      beforeRange++
+    }
+  }
+
+  // Pass 2: those copies, written a batch at a time.
   let written = 0
   const failed: Array<{ recordId: string; reason: string; retryable: boolean }> = []
-  const undecodable: Array<{ key: string; index: number; reason: string }> = []
-  const unreadable: Array<{ key: string; reason: string; retryable: boolean }> = []
-  // Ids already taken: only the first copy of each, in archive order, is written. It is the one
-  // the live pipeline wrote, since its dedup cache skips later copies (a client's re-send gets a
-  // later receivedAt; Firehose may deliver a record twice).
-  const taken = new Set<string>()
-  let pending: Array<TelemetryEnvelope> = []
-
-  // Written a batch at a time as objects are read, so memory holds a batch and the ids, not the range.
+  let pending: Array<Telemetry.TelemetryEnvelope> = []
   const writePending = Effect.gen(function* () {
     const batch = pending
     pending = []
@@ -114,32 +171,38 @@ export const restore = Effect.fn("restore")(function* (
       }
     }
   })
-
-  for (const key of keys) {
-    const records = yield* Effect.either(retried(archive.read(key)))
-    if (Either.isLeft(records)) {
-      unreadable.push({ key, reason: records.left.message, retryable: records.left.isRetryable })
-      continue
-    }
-    for (const [index, data] of records.right.entries()) {
-      read++
+  const done = new Set<string>()
+  for (const key of readable) {
+    const records = yield* readObject(key)
+    if (records === undefined) continue
+    for (const [index, data] of records.entries()) {
       const decoded = Telemetry.decodeEnvelope(data)
-      if (Either.isLeft(decoded)) {
-        undecodable.push({ key, index, reason: decoded.left.reason })
-        continue
-      }
-      if (taken.has(decoded.right.record.id)) continue
-      taken.add(decoded.right.record.id)
+      if (Either.isLeft(decoded)) continue
+      const id = decoded.right.record.id
+      const winner = chosen.get(id)
+      if (winner === undefined || winner.key !== key || winner.index !== index || done.has(id)) continue
+      done.add(id)
       pending.push(decoded.right)
       if (pending.length >= batchSize) yield* writePending
     }
   }
   if (pending.length > 0) yield* writePending
+  // An object readable in pass 1 but not in pass 2 leaves its chosen copies unwritten.
+  for (const [id, winner] of chosen) {
+    if (!done.has(id)) {
+      failed.push({
+        recordId: id,
+        reason: `its object ${winner.key} could not be read again`,
+        retryable: true
+      })
+    }
+  }
 
   return {
     objects: keys.length,
     read,
-    distinct: taken.size,
+    beforeRange,
+    distinct: chosen.size,
     written,
     failed,
     undecodable,

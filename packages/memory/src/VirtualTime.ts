@@ -1,22 +1,26 @@
 /**
  * Virtual time for simulations: Effect's `TestContext` (`TestClock`, `TestRandom`, …), made fast.
  *
- * Why this exists: before `TestClock.adjust` wakes each sleeping fiber it waits until every fiber
- * is suspended, and it checks that by comparing the fibers' states around a `setTimeout(0)` — at
- * least a millisecond of real time per woken sleep. A ten-minute simulation wakes thousands of
- * sleeps (polls, writes, retries, client ticks), so most of its wall time was spent in those
- * timers with the CPU idle.
+ * Why this exists: before `TestClock.adjust` wakes each sleeping fiber it waits for the fibers
+ * that are running to settle, by yielding to the event loop with `setTimeout(0)` (a few times per
+ * wake-up). Under Effect's default scheduler that is what lets every fiber step already queued —
+ * on microtasks, or on a `setTimeout` after a long run of steps — run before the clock moves on.
+ * It costs at least a millisecond of real time per wake-up, and a ten-minute simulation wakes
+ * thousands of sleeps (polls, writes, retries, client ticks): most of its wall time was spent
+ * idle in those timers.
  *
  * What it does instead: it runs the effect on a scheduler that executes every fiber step on the
  * microtask queue (Effect's `MixedScheduler` never falling back to `setTimeout`), and lets the
- * clock wait with `setImmediate`. Node runs an immediate only once the microtask queue is empty,
- * that is once every fiber is waiting on a timer, a deferred or I/O — the same condition the
- * `setTimeout(0)` was waiting for, observed in microseconds. The order of wake-ups is still
- * `TestClock`'s own, so results are unchanged, byte for byte (the simulator's determinism tests
- * compare runs).
+ * clock yield with `setImmediate`. Node runs an immediate only once the microtask queue is empty,
+ * so when the clock moves on, every fiber step that was queued has run and every fiber is waiting
+ * on a timer, a deferred or I/O — at least what the `setTimeout(0)` guaranteed, in microseconds.
+ * The order of wake-ups is `TestClock`'s own. Tests compare it with the stock clock: a 20-fiber
+ * program (`test/VirtualTime.test.ts`) and whole simulator scenarios (the CLI's
+ * `simulate.test.ts`) give the same results, byte for byte.
  *
- * The clock's wait lives in a private field of Effect's `TestClock` implementation. If a later
- * Effect renames it, `provide` leaves the clock as it is: slower, same results.
+ * The clock's yield lives in a private field of Effect's `TestClock` implementation. If a later
+ * Effect renames it, `provide` leaves the clock as it is: slower, same results (`isFast` says
+ * which, and a test checks it).
  *
  * Not for effects that must interleave with real I/O while they run: the microtask scheduler
  * never yields to the event loop while a fiber has work.

@@ -137,7 +137,8 @@ const suiteFor = (
             })
           )
         )
-      : it.skip(`${title} (no ArchiveFaults)`, () => {})
+      : // A backend without fault hooks (a real bucket) runs the rest of the suite; nothing to register.
+        undefined
 
   /** The UUID part of `key`, after checking everything around it is `objectKey`'s. */
   const uuidOf = (key: string, keyLayout: Archive.Layout, oldest: number): string => {

@@ -198,7 +198,7 @@ export const decodeObject = (bytes: Uint8Array): ReadonlyArray<Uint8Array> => {
 
 /** The arrival time an object's records are filed under: the oldest of them. */
 export const oldestArrival = (records: ReadonlyArray<ArchivedRecord>): number =>
-  records.reduce((oldest, r) => (r.arrivedAt < oldest ? r.arrivedAt : oldest), Number.POSITIVE_INFINITY)
+  records.reduce((oldest, r) => Math.min(oldest, r.arrivedAt), Number.POSITIVE_INFINITY)
 
 export interface ArchiveContents {
   /** The envelopes of every object in the range, object by object, in key then record order. */

@@ -376,6 +376,29 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
         }
       })
 
+      /**
+       * Runs an operator's step (replay, last delivery, restore) while the clock ticks, since its
+       * retries sleep on it; a failure becomes a `PipelineRefused` naming `what`.
+       */
+      const whileTicking = <A, E extends { readonly message: string }>(
+        what: string,
+        step: Effect.Effect<A, E>
+      ) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.fork(step)
+          while (fiber.unsafePoll() === null) yield* tick
+          return yield* Fiber.join(fiber).pipe(
+            Effect.mapError(
+              (error) =>
+                new SimulationError({
+                  scenario: scenario.name,
+                  reason: "PipelineRefused",
+                  message: `${what}: ${error.message}`
+                })
+            )
+          )
+        })
+
       /** Ticks until the fibers are done and the pipeline is idle for two ticks in a row. */
       const settle = (fibers: ReadonlyArray<Fiber.RuntimeFiber<void, SimulationError>>) =>
         Effect.gen(function* () {
@@ -402,25 +425,12 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       yield* clearAllFaults(pipeline)
 
       // The operator's last step: the replay tool, once, over every batch the processor gave up on.
-      const replaying = yield* Effect.fork(pipeline.replayFailures)
-      while (replaying.unsafePoll() === null) yield* tick
-      const replay = yield* Fiber.join(replaying)
+      const replay = yield* whileTicking("the replay", pipeline.replayFailures)
 
       // Firehose delivers its last buffer when the interval elapses; the run ends by delivering it.
       const backup = pipeline.backup
       if (backup === undefined) return yield* Effect.dieMessage("the simulated pipeline runs with its backup")
-      const flushing = yield* Effect.fork(backup.flush)
-      while (flushing.unsafePoll() === null) yield* tick
-      yield* Fiber.join(flushing).pipe(
-        Effect.mapError(
-          (error) =>
-            new SimulationError({
-              scenario: scenario.name,
-              reason: "PipelineRefused",
-              message: `the backup could not deliver its last buffer: ${error.message}`
-            })
-        )
-      )
+      yield* whileTicking("the backup could not deliver its last buffer", backup.flush)
 
       // The pipeline's own writes per id, before a restore writes documents again.
       const writesOf = new Map<string, number>()
@@ -441,19 +451,9 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
         if (chosen !== undefined) yield* Effect.orDie(pipeline.index.restoreSnapshot(chosen.name))
         // Records indexed after the snapshot can have arrived a little before it.
         const from = (chosen?.takenAt ?? startTime) - restoreLookbackMillis
-        const restoring = yield* Effect.fork(
+        const restored = yield* whileTicking(
+          "the restore could not read the backup archive",
           pipeline.restoreFromArchive({ from, to: yield* Clock.currentTimeMillis })
-        )
-        while (restoring.unsafePoll() === null) yield* tick
-        const restored = yield* Fiber.join(restoring).pipe(
-          Effect.mapError(
-            (error) =>
-              new SimulationError({
-                scenario: scenario.name,
-                reason: "PipelineRefused",
-                message: `the restore could not read the backup archive: ${error.message}`
-              })
-          )
         )
         recovery = {
           snapshot: chosen?.name ?? "none",

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { Context, Effect, Layer, Schema } from "effect"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
-  reason: Schema.Literal("MissingKey", "UnknownKey")
+  reason: Schema.Literals(["MissingKey", "UnknownKey"])
 }) {
   get isRetryable(): boolean {
     return false
@@ -22,7 +22,7 @@ export interface Service {
   readonly authorize: (key: string | undefined) => Effect.Effect<string, Unauthorized>
 }
 
-export class ApiKeys extends Context.Tag("spillway/ApiKeys")<ApiKeys, Service>() {}
+export class ApiKeys extends Context.Service<ApiKeys, Service>()("spillway/ApiKeys") {}
 
 /** A stored key: the tenant and the hex SHA-256 digest of the key. */
 export interface HashedKey {

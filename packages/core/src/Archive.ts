@@ -17,10 +17,10 @@
  * Firehose is at-least-once: the same record can be in two objects, so readers deduplicate by
  * record id.
  */
-import { Context, Effect, Either, Schema } from "effect"
+import { Context, Effect, Result, Schema } from "effect"
 import * as Telemetry from "./Telemetry.js"
 
-export const ErrorReason = Schema.Literal(
+export const ErrorReason = Schema.Literals([
   "Throttled",
   "Unavailable",
   "NotFound",
@@ -28,7 +28,7 @@ export const ErrorReason = Schema.Literal(
   "InvalidRequest",
   /** An object that does not decompress or decode. */
   "Corrupt"
-)
+])
 export type ErrorReason = typeof ErrorReason.Type
 
 const retryable: ReadonlySet<ErrorReason> = new Set(["Throttled", "Unavailable"])
@@ -66,7 +66,7 @@ export interface Service {
   readonly read: (key: string) => Effect.Effect<ReadonlyArray<Uint8Array>, ArchiveError>
 }
 
-export class Archive extends Context.Tag("spillway/Archive")<Archive, Service>() {}
+export class Archive extends Context.Service<Archive, Service>()("spillway/Archive") {}
 
 /** How objects are named. */
 export interface Layout {
@@ -115,23 +115,23 @@ export const objectKey = (layout: Layout, oldest: number, uuid: string): string 
 export const hourPrefixes = (
   range: Range,
   prefix = ""
-): Either.Either<ReadonlyArray<string>, ArchiveError> => {
+): Result.Result<ReadonlyArray<string>, ArchiveError> => {
   const first = Math.floor(range.from / hourMillis)
   const last = Math.floor(range.to / hourMillis)
   if (!(Number.isFinite(first) && Number.isFinite(last)) || range.to < range.from) {
-    return Either.left(
+    return Result.fail(
       new ArchiveError({ reason: "InvalidRequest", message: "the range must run forward in time" })
     )
   }
   if (last - first + 1 > maxListedHours) {
-    return Either.left(
+    return Result.fail(
       new ArchiveError({
         reason: "InvalidRequest",
         message: `the range spans ${last - first + 1} hours; at most ${maxListedHours}`
       })
     )
   }
-  return Either.right(
+  return Result.succeed(
     Array.from({ length: last - first + 1 }, (_, i) => `${prefix}${hourPrefix((first + i) * hourMillis)}`)
   )
 }
@@ -155,9 +155,9 @@ export const unframeable = (data: Uint8Array): string | undefined =>
  */
 export const encodeObject = (
   records: ReadonlyArray<ArchivedRecord>
-): Either.Either<Uint8Array, ArchiveError> => {
+): Result.Result<Uint8Array, ArchiveError> => {
   if (records.length === 0) {
-    return Either.left(
+    return Result.fail(
       new ArchiveError({ reason: "InvalidRequest", message: "an archive object needs at least one record" })
     )
   }
@@ -165,7 +165,7 @@ export const encodeObject = (
   for (const [i, record] of records.entries()) {
     const problem = unframeable(record.data)
     if (problem !== undefined) {
-      return Either.left(new ArchiveError({ reason: "InvalidRequest", message: `record ${i} ${problem}` }))
+      return Result.fail(new ArchiveError({ reason: "InvalidRequest", message: `record ${i} ${problem}` }))
     }
     size += record.data.length + 1
   }
@@ -176,7 +176,7 @@ export const encodeObject = (
     at += record.data.length
     bytes[at++] = newline
   }
-  return Either.right(bytes)
+  return Result.succeed(bytes)
 }
 
 /**
@@ -225,8 +225,8 @@ export const readEnvelopes = Effect.fn("Archive.readEnvelopes")(function* (range
   for (const key of keys) {
     for (const [index, data] of (yield* archive.read(key)).entries()) {
       const decoded = Telemetry.decodeEnvelope(data)
-      if (Either.isRight(decoded)) envelopes.push(decoded.right)
-      else undecodable.push({ key, index, reason: decoded.left.reason })
+      if (Result.isSuccess(decoded)) envelopes.push(decoded.success)
+      else undecodable.push({ key, index, reason: decoded.failure.reason })
     }
   }
   return { envelopes, undecodable, objects: keys.length } satisfies ArchiveContents

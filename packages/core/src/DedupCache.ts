@@ -24,7 +24,7 @@ export interface Service {
   readonly stats: Effect.Effect<Stats>
 }
 
-export class DedupCache extends Context.Tag("spillway/DedupCache")<DedupCache, Service>() {}
+export class DedupCache extends Context.Service<DedupCache, Service>()("spillway/DedupCache") {}
 
 /** The production default: the original system kept 10 million ids. */
 export const defaultCapacity = 10_000_000

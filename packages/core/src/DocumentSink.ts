@@ -23,13 +23,13 @@ export type WriteOutcome =
 
 export const written: WriteOutcome = { _tag: "Written" }
 
-export const ErrorReason = Schema.Literal(
+export const ErrorReason = Schema.Literals([
   "Throttled",
   "Unavailable",
   "InvalidRequest",
   "AccessDenied",
   "TooLarge"
-)
+])
 export type ErrorReason = typeof ErrorReason.Type
 
 const retryable: ReadonlySet<ErrorReason> = new Set(["Throttled", "Unavailable"])
@@ -53,7 +53,7 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<WriteOutcome>, DocumentSinkError>
 }
 
-export class DocumentSink extends Context.Tag("spillway/DocumentSink")<DocumentSink, Service>() {}
+export class DocumentSink extends Context.Service<DocumentSink, Service>()("spillway/DocumentSink") {}
 
 const severity = (outcome: WriteOutcome): number =>
   outcome._tag === "Written" ? 0 : outcome._tag === "Retryable" ? 1 : 2
@@ -75,7 +75,7 @@ export const fanOut = (sinks: Arr.NonEmptyReadonlyArray<Service>): Service => ({
       sinks,
       (sink) =>
         sink.write(documents).pipe(
-          Effect.catchAll((error) =>
+          Effect.catch((error) =>
             Effect.succeed(
               Arr.makeBy(
                 documents.length,

@@ -9,7 +9,7 @@ import type { OnFailureRecord } from "./OnFailure.js"
 export class FailureDestinationError extends Schema.TaggedError<FailureDestinationError>()(
   "FailureDestinationError",
   {
-    reason: Schema.Literal("Unavailable", "InvalidRequest", "AccessDenied"),
+    reason: Schema.Literals(["Unavailable", "InvalidRequest", "AccessDenied"]),
     message: Schema.String
   }
 ) {
@@ -22,7 +22,6 @@ export interface Service {
   readonly send: (record: OnFailureRecord) => Effect.Effect<void, FailureDestinationError>
 }
 
-export class FailureDestination extends Context.Tag("spillway/FailureDestination")<
-  FailureDestination,
-  Service
->() {}
+export class FailureDestination extends Context.Service<FailureDestination, Service>()(
+  "spillway/FailureDestination"
+) {}

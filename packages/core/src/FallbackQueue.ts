@@ -34,13 +34,13 @@ export interface QueueMessage {
   readonly sentAt: number
 }
 
-export const ErrorReason = Schema.Literal(
+export const ErrorReason = Schema.Literals([
   "Throttled",
   "Unavailable",
   "InvalidRequest",
   "NotFound",
   "AccessDenied"
-)
+])
 export type ErrorReason = typeof ErrorReason.Type
 
 const retryable: ReadonlySet<ErrorReason> = new Set(["Throttled", "Unavailable"])
@@ -81,7 +81,7 @@ export interface Service {
   ) => Effect.Effect<void, FallbackQueueError>
 }
 
-export class FallbackQueue extends Context.Tag("spillway/FallbackQueue")<FallbackQueue, Service>() {}
+export class FallbackQueue extends Context.Service<FallbackQueue, Service>()("spillway/FallbackQueue") {}
 
 /** SQS limits that shape a `send` call. */
 export interface Limits {

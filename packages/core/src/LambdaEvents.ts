@@ -80,7 +80,7 @@ export const SqsEventRecord = Schema.Struct({
     SenderId: Schema.String,
     ApproximateFirstReceiveTimestamp: Schema.String
   }),
-  messageAttributes: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  messageAttributes: Schema.Record(Schema.String, Schema.Unknown),
   md5OfBody: Schema.String,
   eventSource: Schema.Literal("aws:sqs"),
   eventSourceARN: Schema.String,

@@ -3,15 +3,13 @@
  * `receivedAt` to the sink confirming the write — is the number that matters; `readDelay` turns
  * the summary into avg / p50 / p99 / max.
  */
-import { Effect, Metric, type MetricState, Option } from "effect"
+import { Effect, Metric } from "effect"
 
 /** Milliseconds from `receivedAt` to indexed, one sample per record written. */
-export const endToEndDelay = Metric.summary({
-  name: "spillway_end_to_end_delay_ms",
+export const endToEndDelay = Metric.summary("spillway_end_to_end_delay_ms", {
   description: "Delay from collector receipt to confirmed write, per record",
   maxAge: "3650 days",
   maxSize: 200_000,
-  error: 0.001,
   quantiles: [0.5, 0.9, 0.99]
 })
 
@@ -32,8 +30,8 @@ export interface DelayFigures {
   readonly max: number
 }
 
-const quantile = (state: MetricState.MetricState.Summary, q: number): number =>
-  Option.getOrElse(state.quantiles.find(([k]) => k === q)?.[1] ?? Option.none(), () => 0)
+const quantile = (state: Metric.SummaryState, q: number): number =>
+  state.quantiles.find(([k]) => k === q)?.[1] ?? 0
 
 /** Reads the end-to-end delay summary. */
 export const readDelay: Effect.Effect<DelayFigures> = Metric.value(endToEndDelay).pipe(

@@ -5,11 +5,11 @@
  */
 import { Schema } from "effect"
 
-const IsoTimestamp = Schema.String.pipe(
-  Schema.filter((s) => !Number.isNaN(Date.parse(s)) || "is not an ISO-8601 time")
+const IsoTimestamp = Schema.String.check(
+  Schema.makeFilter((s) => !Number.isNaN(Date.parse(s)) || "is not an ISO-8601 time")
 )
-const SequenceNumber = Schema.String.pipe(
-  Schema.pattern(/^(0|[1-9]\d{0,128})$/, { message: () => "is not a sequence number" })
+const SequenceNumber = Schema.String.check(
+  Schema.isPattern(/^(0|[1-9]\d{0,128})$/, { message: "is not a sequence number" })
 )
 
 export class KinesisBatchInfo extends Schema.Class<KinesisBatchInfo>("KinesisBatchInfo")({
@@ -18,7 +18,7 @@ export class KinesisBatchInfo extends Schema.Class<KinesisBatchInfo>("KinesisBat
   endSequenceNumber: SequenceNumber,
   approximateArrivalOfFirstRecord: IsoTimestamp,
   approximateArrivalOfLastRecord: IsoTimestamp,
-  batchSize: Schema.Number.pipe(Schema.int(), Schema.positive()),
+  batchSize: Schema.Int.check(Schema.isGreaterThan(0)),
   streamArn: Schema.String
 }) {}
 
@@ -26,11 +26,11 @@ export class KinesisBatchInfo extends Schema.Class<KinesisBatchInfo>("KinesisBat
  * Why the batch was discarded. AWS documents `RetryAttemptsExhausted`; the record-age value is
  * undocumented and emulators disagree, so both names seen in the wild are accepted.
  */
-export const Condition = Schema.Literal(
+export const Condition = Schema.Literals([
   "RetryAttemptsExhausted",
   "RecordAgeExceeded",
   "MaximumRecordAgeExceeded"
-)
+])
 
 export class OnFailureRecord extends Schema.Class<OnFailureRecord>("OnFailureRecord")({
   requestContext: Schema.Struct({
@@ -49,4 +49,4 @@ export class OnFailureRecord extends Schema.Class<OnFailureRecord>("OnFailureRec
   KinesisBatchInfo: KinesisBatchInfo
 }) {}
 
-export const OnFailureRecordJson = Schema.parseJson(OnFailureRecord)
+export const OnFailureRecordJson = Schema.fromJsonString(OnFailureRecord)

@@ -32,7 +32,7 @@ export interface StreamRecord {
   readonly approximateArrivalTimestamp: number
 }
 
-export const ErrorReason = Schema.Literal(
+export const ErrorReason = Schema.Literals([
   /** Shard or account throughput exceeded for the whole call. */
   "Throttled",
   /** 5xx, network failure, timeout: the service did not answer. */
@@ -45,7 +45,7 @@ export const ErrorReason = Schema.Literal(
   "AccessDenied",
   /** A range read asked for records the stream has already trimmed (retention). */
   "TrimmedByRetention"
-)
+])
 export type ErrorReason = typeof ErrorReason.Type
 
 const retryable: ReadonlySet<ErrorReason> = new Set(["Throttled", "Unavailable"])
@@ -81,7 +81,7 @@ export interface Service {
   readonly readRange: (range: ShardRange) => Effect.Effect<ReadonlyArray<StreamRecord>, RecordStreamError>
 }
 
-export class RecordStream extends Context.Tag("spillway/RecordStream")<RecordStream, Service>() {}
+export class RecordStream extends Context.Service<RecordStream, Service>()("spillway/RecordStream") {}
 
 /** PutRecords limits. Defaults are the documented ones for a stream with default record size. */
 export interface Limits {

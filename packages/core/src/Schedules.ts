@@ -27,7 +27,7 @@ export const isRetryable = (error: unknown): boolean =>
  */
 export const fallbackSend = Schedule.exponential("50 millis", 2).pipe(
   Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(3))
+  Schedule.upTo({ times: 3 })
 )
 
 /**
@@ -36,11 +36,10 @@ export const fallbackSend = Schedule.exponential("50 millis", 2).pipe(
  * that the invocation returns its partial-batch response well inside the function timeout; what
  * is still failing then is reported and the event source mapping retries it.
  */
-export const sinkWrite = Schedule.exponential("100 millis", 2).pipe(
-  Schedule.either(Schedule.spaced("5 seconds")),
-  Schedule.jittered,
-  Schedule.upTo("20 seconds")
-)
+export const sinkWrite = Schedule.min([
+  Schedule.exponential("100 millis", 2),
+  Schedule.spaced("5 seconds")
+]).pipe(Schedule.jittered, Schedule.upTo({ duration: "20 seconds" }))
 
 /**
  * Redriver → fallback queue, for records the stream refused one by one (per-shard throttling).
@@ -57,7 +56,7 @@ export const reparkDelaySeconds = (attempt: number): number => Math.min(8, 2 ** 
  */
 export const streamRead = Schedule.exponential("200 millis", 2).pipe(
   Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(5))
+  Schedule.upTo({ times: 5 })
 )
 
 /**
@@ -65,18 +64,16 @@ export const streamRead = Schedule.exponential("200 millis", 2).pipe(
  * the restore is an operator's run, so it waits up to two minutes before reporting the archive
  * unreadable.
  */
-export const archiveRead = Schedule.exponential("200 millis", 2).pipe(
-  Schedule.either(Schedule.spaced("10 seconds")),
-  Schedule.jittered,
-  Schedule.upTo("2 minutes")
-)
+export const archiveRead = Schedule.min([
+  Schedule.exponential("200 millis", 2),
+  Schedule.spaced("10 seconds")
+]).pipe(Schedule.jittered, Schedule.upTo({ duration: "2 minutes" }))
 
 /** Event source mapping → on-failure destination. Losing this record loses the pointer to the batch. */
-export const failureDestinationSend = Schedule.exponential("200 millis", 2).pipe(
-  Schedule.either(Schedule.spaced("10 seconds")),
-  Schedule.jittered,
-  Schedule.upTo("2 minutes")
-)
+export const failureDestinationSend = Schedule.min([
+  Schedule.exponential("200 millis", 2),
+  Schedule.spaced("10 seconds")
+]).pipe(Schedule.jittered, Schedule.upTo({ duration: "2 minutes" }))
 
 /** The longest a processor invocation can spend retrying sink writes (used to size the Lambda timeout). */
 export const sinkWriteBudget = Duration.seconds(20)

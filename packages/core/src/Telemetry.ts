@@ -6,39 +6,38 @@
  * schemas, so a consumer can only meet a malformed record if something other than the collector
  * wrote to the stream — and then it gets a typed `InvalidRecord` with the path of the bad field.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Result, Schema, SchemaIssue, SchemaParser } from "effect"
 
 /**
  * The record id is the Kinesis partition key (1–256 Unicode characters) and the OpenSearch
  * `_id` (at most 512 UTF-8 bytes): 256 characters of up to 2 bytes keeps both limits.
  */
-export const RecordId = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(256, { message: () => "must be at most 256 characters (Kinesis partition key limit)" }),
-  Schema.filter(
+export const RecordId = Schema.String.check(
+  Schema.isMinLength(1, { message: "must not be empty" }),
+  Schema.isMaxLength(256, { message: "must be at most 256 characters (Kinesis partition key limit)" }),
+  Schema.makeFilter(
     (s) => Buffer.byteLength(s, "utf8") <= 512 || "must be at most 512 UTF-8 bytes (OpenSearch _id)"
-  ),
-  Schema.brand("RecordId")
-)
+  )
+).pipe(Schema.brand("RecordId"))
 export type RecordId = typeof RecordId.Type
 
 /** An ISO-8601 instant with an explicit zone (`Z` or `±hh:mm`), kept as the client wrote it. */
-export const Timestamp = Schema.String.pipe(
-  Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, {
-    message: () => "must be an ISO-8601 timestamp with a zone, e.g. 2026-11-24T10:00:00.000Z"
-  }),
-  Schema.filter((s) => !Number.isNaN(Date.parse(s)) || "is not a real date")
+export const Timestamp = Schema.String.check(
+  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, {
+    message: "must be an ISO-8601 timestamp with a zone, e.g. 2026-11-24T10:00:00.000Z"
+  }).abort(),
+  Schema.makeFilter((s) => !Number.isNaN(Date.parse(s)) || "is not a real date")
 )
 
 /** A JSON object: the payload is indexed as an object, so scalars and arrays are refused here. */
-export const Payload = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const Payload = Schema.Record(Schema.String, Schema.Unknown)
 
 /** A telemetry record as clients send it. */
 export class TelemetryRecord extends Schema.Class<TelemetryRecord>("TelemetryRecord")({
   id: RecordId,
-  type: Schema.String.pipe(
-    Schema.minLength(1, { message: () => "must not be empty" }),
-    Schema.maxLength(128, { message: () => "must be at most 128 characters" })
+  type: Schema.String.check(
+    Schema.isMinLength(1, { message: "must not be empty" }),
+    Schema.isMaxLength(128, { message: "must be at most 128 characters" })
   ),
   timestamp: Timestamp,
   payload: Payload
@@ -46,9 +45,9 @@ export class TelemetryRecord extends Schema.Class<TelemetryRecord>("TelemetryRec
 
 /** What the collector puts in the stream: the record plus who sent it and when it arrived. */
 export class TelemetryEnvelope extends Schema.Class<TelemetryEnvelope>("TelemetryEnvelope")({
-  tenant: Schema.String.pipe(Schema.minLength(1)),
+  tenant: Schema.String.check(Schema.isMinLength(1)),
   /** Epoch milliseconds at which the collector accepted the record; the start of end-to-end delay. */
-  receivedAt: Schema.Number.pipe(Schema.int(), Schema.nonNegative()),
+  receivedAt: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   record: TelemetryRecord
 }) {}
 
@@ -61,19 +60,23 @@ export class InvalidRecord extends Schema.TaggedError<InvalidRecord>()("InvalidR
   }
 }
 
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => (issue._tag === "MissingKey" ? "is missing" : SchemaIssue.defaultLeafHook(issue))
+})
+
 /**
- * Turns a parse error into one line per problem, each prefixed by the path of the bad field,
- * e.g. `payload: Expected { readonly [x: string]: unknown }, actual "x"`.
+ * Turns a schema issue into one line per problem, each prefixed by the path of the bad field,
+ * e.g. `type: Expected string, got 42`.
  */
-export const formatParseError = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => {
-      const path = issue.path.map(String).join(".")
-      return path.length > 0 ? `${path}: ${issue.message}` : issue.message
+export const formatIssue = (issue: SchemaIssue.Issue): string =>
+  formatter(issue)
+    .issues.map((problem) => {
+      const path = (problem.path ?? []).map(String).join(".")
+      return path.length > 0 ? `${path}: ${problem.message}` : problem.message
     })
     .join("; ")
 
-const decodeRecordEither = Schema.decodeUnknownEither(TelemetryRecord, {
+const decodeRecordResult = SchemaParser.decodeUnknownResult(TelemetryRecord, {
   errors: "all",
   onExcessProperty: "ignore"
 })
@@ -98,14 +101,14 @@ export const nestsDeeperThan = (value: unknown, max: number): boolean => {
 }
 
 /** Validates one client record. */
-export const decodeRecord = (input: unknown): Either.Either<TelemetryRecord, InvalidRecord> =>
+export const decodeRecord = (input: unknown): Result.Result<TelemetryRecord, InvalidRecord> =>
   // The record itself is one level; its payload may nest `maxNestingDepth` more.
   nestsDeeperThan(input, maxNestingDepth + 1)
-    ? Either.left(new InvalidRecord({ reason: `record nests deeper than ${maxNestingDepth} levels` }))
-    : Either.mapLeft(decodeRecordEither(input), (e) => new InvalidRecord({ reason: formatParseError(e) }))
+    ? Result.fail(new InvalidRecord({ reason: `record nests deeper than ${maxNestingDepth} levels` }))
+    : Result.mapError(decodeRecordResult(input), (issue) => new InvalidRecord({ reason: formatIssue(issue) }))
 
-const EnvelopeJson = Schema.parseJson(TelemetryEnvelope)
-const decodeEnvelopeEither = Schema.decodeUnknownEither(EnvelopeJson, { errors: "all" })
+const EnvelopeJson = Schema.fromJsonString(TelemetryEnvelope)
+const decodeEnvelopeResult = SchemaParser.decodeUnknownResult(EnvelopeJson, { errors: "all" })
 const encodeEnvelopeSync = Schema.encodeSync(EnvelopeJson)
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
@@ -116,12 +119,15 @@ export const encodeEnvelope = (envelope: TelemetryEnvelope): Uint8Array =>
   encoder.encode(encodeEnvelopeSync(envelope))
 
 /** Reads an envelope from stream bytes; bytes that are not UTF-8 JSON of the right shape fail with a reason. */
-export const decodeEnvelope = (data: Uint8Array): Either.Either<TelemetryEnvelope, InvalidRecord> => {
+export const decodeEnvelope = (data: Uint8Array): Result.Result<TelemetryEnvelope, InvalidRecord> => {
   let text: string
   try {
     text = utf8.decode(data)
   } catch {
-    return Either.left(new InvalidRecord({ reason: "record data is not valid UTF-8" }))
+    return Result.fail(new InvalidRecord({ reason: "record data is not valid UTF-8" }))
   }
-  return Either.mapLeft(decodeEnvelopeEither(text), (e) => new InvalidRecord({ reason: formatParseError(e) }))
+  return Result.mapError(
+    decodeEnvelopeResult(text),
+    (issue) => new InvalidRecord({ reason: formatIssue(issue) })
+  )
 }

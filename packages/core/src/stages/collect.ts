@@ -7,7 +7,7 @@
  * the stream (`stored`), the fallback queue (`parked`), or `unavailable` (neither would take it:
  * the caller must retry). Invalid records are `rejected` with the index and reason of each.
  */
-import { Clock, Effect, Either, Metric, Schema } from "effect"
+import { Clock, Effect, Metric, Result, Schema } from "effect"
 import { ApiKeys, type Unauthorized } from "../ApiKeys.js"
 import * as FallbackQueue from "../FallbackQueue.js"
 import * as Metrics from "../Metrics.js"
@@ -86,16 +86,16 @@ export const collect = Effect.fn("collect")(function* (
   const candidates: Array<Candidate> = []
   body.forEach((input, index) => {
     const decoded = decodeRecord(input)
-    if (Either.isLeft(decoded)) {
-      rejected.push({ index, reason: decoded.left.reason })
+    if (Result.isFailure(decoded)) {
+      rejected.push({ index, reason: decoded.failure.reason })
       return
     }
     const envelope = new TelemetryEnvelope(
-      { tenant, receivedAt, record: decoded.right },
-      { disableValidation: true }
+      { tenant, receivedAt, record: decoded.success },
+      { disableChecks: true }
     )
     const data = encodeEnvelope(envelope)
-    const entry = { index, envelope, partitionKey: decoded.right.id, data }
+    const entry = { index, envelope, partitionKey: decoded.success.id, data }
     const size = RecordStream.entrySize(entry)
     if (size > maxRecordBytes) {
       rejected.push({ index, reason: `record is ${size} bytes; at most ${maxRecordBytes} bytes per record` })
@@ -120,9 +120,9 @@ export const collect = Effect.fn("collect")(function* (
   const parked = notStored.length - unavailable.length
   const stored = candidates.length - notStored.length
 
-  yield* Metric.incrementBy(Metrics.recordsCollected, parked + stored)
-  yield* Metric.incrementBy(Metrics.recordsRejected, rejected.length)
-  yield* Metric.incrementBy(Metrics.recordsParked, parked)
+  yield* Metric.update(Metrics.recordsCollected, parked + stored)
+  yield* Metric.update(Metrics.recordsRejected, rejected.length)
+  yield* Metric.update(Metrics.recordsParked, parked)
 
   return {
     tenant,

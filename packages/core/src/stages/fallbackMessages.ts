@@ -3,19 +3,21 @@
  * records, packed up to the queue's message and batch size limits so that an outage costs few
  * SQS requests.
  */
-import { Either, Schema } from "effect"
+import { Effect, Result, Schema, SchemaParser } from "effect"
 import { chunkBySize } from "../Batching.js"
 import type * as FallbackQueue from "../FallbackQueue.js"
-import { formatParseError, TelemetryEnvelope } from "../Telemetry.js"
+import { formatIssue, TelemetryEnvelope } from "../Telemetry.js"
 
 export const FallbackMessage = Schema.Struct({
   version: Schema.Literal(1),
   /** How many times the redriver has parked these records again (0 when the collector parked them). */
-  attempt: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 0 }),
+  attempt: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(
+    Schema.withDecodingDefault(Effect.succeed(0))
+  ),
   records: Schema.Array(TelemetryEnvelope)
 })
-const FallbackMessageJson = Schema.parseJson(FallbackMessage)
-const decodeEither = Schema.decodeUnknownEither(FallbackMessageJson, { errors: "all" })
+const FallbackMessageJson = Schema.fromJsonString(FallbackMessage)
+const decodeResult = SchemaParser.decodeUnknownResult(FallbackMessageJson, { errors: "all" })
 
 const decoder = new TextDecoder()
 
@@ -78,8 +80,8 @@ export const encodeFallbackMessages = (
 /** Reads a fallback message body; a body that is not one fails with the reason. */
 export const decodeFallbackMessage = (
   body: string
-): Either.Either<{ readonly records: ReadonlyArray<TelemetryEnvelope>; readonly attempt: number }, string> =>
-  Either.match(decodeEither(body), {
-    onLeft: (e) => Either.left(`fallback message is malformed: ${formatParseError(e)}`),
-    onRight: (m) => Either.right({ records: m.records, attempt: m.attempt })
+): Result.Result<{ readonly records: ReadonlyArray<TelemetryEnvelope>; readonly attempt: number }, string> =>
+  Result.match(decodeResult(body), {
+    onFailure: (issue) => Result.fail(`fallback message is malformed: ${formatIssue(issue)}`),
+    onSuccess: (m) => Result.succeed({ records: m.records, attempt: m.attempt })
   })

@@ -7,7 +7,7 @@
  * handler can report a partial batch failure. It never fails as a whole: a failure it cannot
  * handle is reported per record, so the event source mapping retries only what is needed.
  */
-import { Clock, Effect, Either, Metric, Schema } from "effect"
+import { Clock, Effect, Metric, Result, Schema } from "effect"
 import { DedupCache } from "../DedupCache.js"
 import * as DocumentSink from "../DocumentSink.js"
 import * as LambdaEvents from "../LambdaEvents.js"
@@ -60,14 +60,14 @@ export const process = Effect.fn("process")(function* (
   const byId = new Map<string, { envelope: TelemetryEnvelope; sequenceNumbers: Array<string> }>()
   for (const record of records) {
     const decoded = decodeEnvelope(record.data)
-    if (Either.isLeft(decoded)) {
-      failed.push({ sequenceNumber: record.sequenceNumber, reason: decoded.left.reason, retryable: false })
+    if (Result.isFailure(decoded)) {
+      failed.push({ sequenceNumber: record.sequenceNumber, reason: decoded.failure.reason, retryable: false })
       continue
     }
-    const id = decoded.right.record.id
+    const id = decoded.success.record.id
     const group = byId.get(id)
     if (group === undefined)
-      byId.set(id, { envelope: decoded.right, sequenceNumbers: [record.sequenceNumber] })
+      byId.set(id, { envelope: decoded.success, sequenceNumbers: [record.sequenceNumber] })
     else group.sequenceNumbers.push(record.sequenceNumber)
   }
 
@@ -98,9 +98,9 @@ export const process = Effect.fn("process")(function* (
     }
   })
 
-  yield* Metric.incrementBy(Metrics.duplicatesSkipped, skipped)
-  yield* Metric.incrementBy(Metrics.recordsWritten, written)
-  yield* Metric.incrementBy(Metrics.recordsFailed, failed.length)
+  yield* Metric.update(Metrics.duplicatesSkipped, skipped)
+  yield* Metric.update(Metrics.recordsWritten, written)
+  yield* Metric.update(Metrics.recordsFailed, failed.length)
   return { written, skipped, failed }
 })
 
@@ -125,7 +125,7 @@ export const writeWithRetries = (
         : [{ envelope, document: documents[i]! }]
     )
     return sink.write(pending.map((p) => p.document)).pipe(
-      Effect.catchAll((error) => {
+      Effect.catch((error) => {
         const outcome: DocumentSink.WriteOutcome = {
           _tag: error.isRetryable ? "Retryable" : "Rejected",
           reason: error.message
@@ -141,9 +141,9 @@ export const writeWithRetries = (
         })
         const stillPending = pending.some((p) => outcomes.get(p.envelope.record.id)?._tag === "Retryable")
         return (landed.length === 0 ? Effect.void : onLanded(landed)).pipe(
-          Effect.zipRight(
+          Effect.andThen(
             stillPending
-              ? Effect.zipRight(Metric.increment(Metrics.sinkRetries), Effect.fail(new PendingItems()))
+              ? Effect.andThen(Metric.update(Metrics.sinkRetries, 1), Effect.fail(new PendingItems()))
               : Effect.void
           )
         )
@@ -159,7 +159,7 @@ export const writeWithRetries = (
 
 /** Marks newly written ids in the cache and records their end-to-end delay. */
 const markWritten = (
-  cache: DedupCache["Type"],
+  cache: DedupCache["Service"],
   landed: ReadonlyArray<TelemetryEnvelope>
 ): Effect.Effect<void> =>
   landed.length === 0

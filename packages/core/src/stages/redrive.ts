@@ -9,7 +9,7 @@
  * redrive policy moves it to its dead-letter queue after `maxReceiveCount` receives: kept, never
  * dropped.
  */
-import { Effect, Either, Metric } from "effect"
+import { Effect, Metric, Result } from "effect"
 import * as FallbackQueue from "../FallbackQueue.js"
 import type * as LambdaEvents from "../LambdaEvents.js"
 import * as Metrics from "../Metrics.js"
@@ -59,12 +59,12 @@ export const redrive = Effect.fn("redrive")(function* (
   const entries: Array<Entry> = []
   messages.forEach((m, message) => {
     const decoded = decodeFallbackMessage(m.body)
-    if (Either.isLeft(decoded)) {
-      failures.set(message, decoded.left)
+    if (Result.isFailure(decoded)) {
+      failures.set(message, decoded.failure)
       return
     }
-    attempts.set(message, decoded.right.attempt)
-    decoded.right.records.forEach((envelope, index) =>
+    attempts.set(message, decoded.success.attempt)
+    decoded.success.records.forEach((envelope, index) =>
       entries.push({
         message,
         index,
@@ -108,12 +108,14 @@ export const redrive = Effect.fn("redrive")(function* (
       { attempt, delaySeconds: Schedules.reparkDelaySeconds(attempt) }
     )
     for (const batch of packed.batches) {
-      const outcomes = yield* queue.send(batch.map((p) => p.message)).pipe(Effect.either)
+      const outcomes = yield* queue.send(batch.map((p) => p.message)).pipe(Effect.result)
       batch.forEach((p, i) => {
-        const outcome = Either.isRight(outcomes) ? outcomes.right[i] : undefined
+        const outcome = Result.isSuccess(outcomes) ? outcomes.success[i] : undefined
         if (outcome?._tag === "Sent") reparked += p.indexes.length
         else {
-          const reason = Either.isLeft(outcomes) ? outcomes.left.message : (outcome?.message ?? "not sent")
+          const reason = Result.isFailure(outcomes)
+            ? outcomes.failure.message
+            : (outcome?.message ?? "not sent")
           for (const index of p.indexes)
             failures.set(toRepark[index]!.message, `could not park refused records: ${reason}`)
         }
@@ -121,7 +123,7 @@ export const redrive = Effect.fn("redrive")(function* (
     }
   }
 
-  yield* Metric.incrementBy(Metrics.recordsRedriven, stored)
+  yield* Metric.update(Metrics.recordsRedriven, stored)
   return {
     stored,
     reparked,

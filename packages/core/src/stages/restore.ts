@@ -27,7 +27,7 @@
  * objects it cannot read (after retrying S3's refusals on `Schedules.archiveRead`, each call on
  * its own) are reported by key, while the rest is restored. Only a listing that fails fails the run.
  */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import * as Archive from "../Archive.js"
 import { DedupCache } from "../DedupCache.js"
 import * as DocumentSink from "../DocumentSink.js"
@@ -108,10 +108,10 @@ export const restore = Effect.fn("restore")(function* (
   const unreadable: Array<{ key: string; reason: string; retryable: boolean }> = []
   /** The records of an object, or `undefined` (reported) when it cannot be read. */
   const readObject = (key: string) =>
-    Effect.map(Effect.either(retried(archive.read(key))), (result) => {
-      if (Either.isRight(result)) return result.right
+    Effect.map(Effect.result(retried(archive.read(key))), (result) => {
+      if (Result.isSuccess(result)) return result.success
       if (!unreadable.some((u) => u.key === key)) {
-        unreadable.push({ key, reason: result.left.message, retryable: result.left.isRetryable })
+        unreadable.push({ key, reason: result.failure.message, retryable: result.failure.isRetryable })
       }
       return undefined
     })
@@ -129,11 +129,11 @@ export const restore = Effect.fn("restore")(function* (
     for (const [index, data] of records.entries()) {
       read++
       const decoded = Telemetry.decodeEnvelope(data)
-      if (Either.isLeft(decoded)) {
-        undecodable.push({ key, index, reason: decoded.left.reason })
+      if (Result.isFailure(decoded)) {
+        undecodable.push({ key, index, reason: decoded.failure.reason })
         continue
       }
-      const { record, receivedAt } = decoded.right
+      const { record, receivedAt } = decoded.success
       const previous = chosen.get(record.id)
       if (previous === undefined || receivedAt < previous.receivedAt)
         chosen.set(record.id, { receivedAt, key, index })
@@ -177,12 +177,12 @@ export const restore = Effect.fn("restore")(function* (
     if (records === undefined) continue
     for (const [index, data] of records.entries()) {
       const decoded = Telemetry.decodeEnvelope(data)
-      if (Either.isLeft(decoded)) continue
-      const id = decoded.right.record.id
+      if (Result.isFailure(decoded)) continue
+      const id = decoded.success.record.id
       const winner = chosen.get(id)
       if (winner === undefined || winner.key !== key || winner.index !== index || done.has(id)) continue
       done.add(id)
-      pending.push(decoded.right)
+      pending.push(decoded.success)
       if (pending.length >= batchSize) yield* writePending
     }
   }

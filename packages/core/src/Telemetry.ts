@@ -66,7 +66,7 @@ const formatter = SchemaIssue.makeFormatterStandardSchemaV1({
 
 /**
  * Turns a schema issue into one line per problem, each prefixed by the path of the bad field,
- * e.g. `type: Expected string, got 42`.
+ * e.g. `type: Expected string` or `id: must not be empty`.
  */
 export const formatIssue = (issue: SchemaIssue.Issue): string =>
   formatter(issue)

@@ -5,7 +5,7 @@
  * machine set to some other zone.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import { Result } from "effect"
 import fc from "fast-check"
 import {
   type ArchivedRecord,
@@ -26,13 +26,13 @@ const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 const archived = (data: string, arrivedAt = 0): ArchivedRecord => ({ data: bytes(data), arrivedAt })
 
-const leftOf = <A>(either: Either.Either<A, ArchiveError>): ArchiveError => {
-  if (Either.isRight(either)) throw new Error(`expected an ArchiveError, got ${String(either.right)}`)
-  return either.left
+const failureOf = <A>(result: Result.Result<A, ArchiveError>): ArchiveError => {
+  if (Result.isSuccess(result)) throw new Error(`expected an ArchiveError, got ${String(result.success)}`)
+  return result.failure
 }
-const rightOf = <A>(either: Either.Either<A, ArchiveError>): A => {
-  if (Either.isLeft(either)) throw new Error(`expected a value, got ${either.left.message}`)
-  return either.right
+const successOf = <A>(result: Result.Result<A, ArchiveError>): A => {
+  if (Result.isFailure(result)) throw new Error(`expected a value, got ${result.failure.message}`)
+  return result.success
 }
 
 // A half-hour offset west of UTC: local hours, days, months and years all differ from UTC's near
@@ -123,39 +123,41 @@ describe("Archive.objectKey", () => {
 describe("Archive.hourPrefixes", () => {
   it("gives one prefix for a range within one hour, including a single instant", () => {
     const from = at("2026-11-24T10:00:00.000Z")
-    expect(rightOf(hourPrefixes({ from, to: from + hourMillis - 1 }))).toEqual(["2026/11/24/10/"])
-    expect(rightOf(hourPrefixes({ from, to: from }))).toEqual(["2026/11/24/10/"])
+    expect(successOf(hourPrefixes({ from, to: from + hourMillis - 1 }))).toEqual(["2026/11/24/10/"])
+    expect(successOf(hourPrefixes({ from, to: from }))).toEqual(["2026/11/24/10/"])
   })
 
   it("includes the hours of both ends, even when they only touch them", () => {
     expect(
-      rightOf(hourPrefixes({ from: at("2026-11-24T10:59:59.999Z"), to: at("2026-11-24T12:00:00.000Z") }))
+      successOf(hourPrefixes({ from: at("2026-11-24T10:59:59.999Z"), to: at("2026-11-24T12:00:00.000Z") }))
     ).toEqual(["2026/11/24/10/", "2026/11/24/11/", "2026/11/24/12/"])
   })
 
   it("spans midnight, the end of a month, a leap day and the end of a year", () => {
     expect(
-      rightOf(hourPrefixes({ from: at("2026-11-24T23:30:00Z"), to: at("2026-11-25T01:10:00Z") }))
+      successOf(hourPrefixes({ from: at("2026-11-24T23:30:00Z"), to: at("2026-11-25T01:10:00Z") }))
     ).toEqual(["2026/11/24/23/", "2026/11/25/00/", "2026/11/25/01/"])
     expect(
-      rightOf(hourPrefixes({ from: at("2026-01-31T23:00:00Z"), to: at("2026-02-01T00:00:00Z") }))
+      successOf(hourPrefixes({ from: at("2026-01-31T23:00:00Z"), to: at("2026-02-01T00:00:00Z") }))
     ).toEqual(["2026/01/31/23/", "2026/02/01/00/"])
     expect(
-      rightOf(hourPrefixes({ from: at("2028-02-28T23:59:00Z"), to: at("2028-02-29T00:01:00Z") }))
+      successOf(hourPrefixes({ from: at("2028-02-28T23:59:00Z"), to: at("2028-02-29T00:01:00Z") }))
     ).toEqual(["2028/02/28/23/", "2028/02/29/00/"])
     expect(
-      rightOf(hourPrefixes({ from: at("2026-12-31T23:59:59.999Z"), to: at("2027-01-01T00:00:00Z") }))
+      successOf(hourPrefixes({ from: at("2026-12-31T23:59:59.999Z"), to: at("2027-01-01T00:00:00Z") }))
     ).toEqual(["2026/12/31/23/", "2027/01/01/00/"])
   })
 
   it("puts the given prefix before every hour", () => {
     expect(
-      rightOf(hourPrefixes({ from: at("2026-11-24T10:00:00Z"), to: at("2026-11-24T11:00:00Z") }, "raw/"))
+      successOf(hourPrefixes({ from: at("2026-11-24T10:00:00Z"), to: at("2026-11-24T11:00:00Z") }, "raw/"))
     ).toEqual(["raw/2026/11/24/10/", "raw/2026/11/24/11/"])
   })
 
   it("refuses a range that runs backwards as InvalidRequest", () => {
-    const error = leftOf(hourPrefixes({ from: at("2026-11-24T11:00:00Z"), to: at("2026-11-24T10:00:00Z") }))
+    const error = failureOf(
+      hourPrefixes({ from: at("2026-11-24T11:00:00Z"), to: at("2026-11-24T10:00:00Z") })
+    )
     expect(error).toBeInstanceOf(ArchiveError)
     expect(error.reason).toBe("InvalidRequest")
     expect(error.isRetryable).toBe(false)
@@ -168,15 +170,15 @@ describe("Archive.hourPrefixes", () => {
     ["infinite start", { from: Number.NEGATIVE_INFINITY, to: 0 }],
     ["both infinite", { from: Number.POSITIVE_INFINITY, to: Number.POSITIVE_INFINITY }]
   ])("refuses a range with a %s as InvalidRequest", (_, range) => {
-    expect(leftOf(hourPrefixes(range)).reason).toBe("InvalidRequest")
+    expect(failureOf(hourPrefixes(range)).reason).toBe("InvalidRequest")
   })
 
   it("lists exactly maxListedHours hours, and refuses one hour more naming the count", () => {
     const from = at("2026-01-01T00:00:00Z")
-    const year = rightOf(hourPrefixes({ from, to: from + (maxListedHours - 1) * hourMillis }))
+    const year = successOf(hourPrefixes({ from, to: from + (maxListedHours - 1) * hourMillis }))
     expect(year).toHaveLength(maxListedHours)
     expect(year[0]).toBe("2026/01/01/00/")
-    const error = leftOf(hourPrefixes({ from, to: from + maxListedHours * hourMillis }))
+    const error = failureOf(hourPrefixes({ from, to: from + maxListedHours * hourMillis }))
     expect(error.reason).toBe("InvalidRequest")
     expect(error.message).toContain(String(maxListedHours + 1))
   })
@@ -189,7 +191,7 @@ describe("Archive.hourPrefixes", () => {
         fc.integer({ min: 0, max: 200 * hourMillis }),
         (from, length) => {
           const to = from + length
-          const prefixes = rightOf(hourPrefixes({ from, to }))
+          const prefixes = successOf(hourPrefixes({ from, to }))
           expect(prefixes).toHaveLength(Math.floor(to / hourMillis) - Math.floor(from / hourMillis) + 1)
           expect(prefixes[0]).toBe(hourPrefix(from))
           expect(prefixes.at(-1)).toBe(hourPrefix(to))
@@ -217,7 +219,7 @@ describe("Archive.encodeObject / decodeObject", () => {
         fc.array(fc.tuple(newlineFreeRecord, fc.nat()), { minLength: 1, maxLength: 30 }),
         (entries) => {
           const records = entries.map(([data, arrivedAt]) => ({ data, arrivedAt }))
-          const encoded = rightOf(encodeObject(records))
+          const encoded = successOf(encodeObject(records))
           expect(encoded.length).toBe(records.reduce((n, r) => n + r.data.length + 1, 0))
           expect(encoded.at(-1)).toBe(0x0a)
           expect(encoded.filter((b) => b === 0x0a).length).toBe(records.length)
@@ -228,21 +230,21 @@ describe("Archive.encodeObject / decodeObject", () => {
   })
 
   it("writes the records' bytes as they are, in order", () => {
-    const encoded = rightOf(encodeObject([archived('{"a":1}'), archived("é"), archived("x")]))
+    const encoded = successOf(encodeObject([archived('{"a":1}'), archived("é"), archived("x")]))
     expect(text(encoded)).toBe('{"a":1}\né\nx\n')
   })
 
   it("refuses an empty list as InvalidRequest", () => {
-    const error = leftOf(encodeObject([]))
+    const error = failureOf(encodeObject([]))
     expect(error.reason).toBe("InvalidRequest")
     expect(error.isRetryable).toBe(false)
   })
 
   it("refuses a record that contains a newline, naming its index", () => {
-    const error = leftOf(encodeObject([archived("ok"), archived("fine"), archived("two\nlines")]))
+    const error = failureOf(encodeObject([archived("ok"), archived("fine"), archived("two\nlines")]))
     expect(error.reason).toBe("InvalidRequest")
     expect(error.message).toContain("record 2")
-    expect(leftOf(encodeObject([archived("\n")])).message).toContain("record 0")
+    expect(failureOf(encodeObject([archived("\n")])).message).toContain("record 0")
   })
 
   it("refuses a record holding 0x0a anywhere among arbitrary bytes (property)", () => {
@@ -259,7 +261,7 @@ describe("Archive.encodeObject / decodeObject", () => {
             copy[position % copy.length] = 0x0a
             return copy
           })
-          const error = leftOf(encodeObject(poisoned.map((data) => ({ data, arrivedAt: 0 }))))
+          const error = failureOf(encodeObject(poisoned.map((data) => ({ data, arrivedAt: 0 }))))
           expect(error.message).toContain(`record ${index} `)
         }
       )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Result } from "effect"
 import * as DedupCache from "../src/DedupCache.js"
 
 describe("DedupCache", () => {
@@ -70,9 +70,9 @@ describe("DedupCache", () => {
       )
       expect(Exit.isFailure(exit)).toBe(true)
       if (Exit.isFailure(exit)) {
-        const defect = Cause.dieOption(exit.cause)
-        expect(defect._tag).toBe("Some")
-        if (defect._tag === "Some") expect(defect.value).toBeInstanceOf(RangeError)
+        const defect = Cause.findDefect(exit.cause)
+        expect(Result.isSuccess(defect)).toBe(true)
+        if (Result.isSuccess(defect)) expect(defect.success).toBeInstanceOf(RangeError)
       }
     })
   )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import { Result } from "effect"
 import fc from "fast-check"
 import type { Limits } from "../src/FallbackQueue.js"
 import { decodeFallbackMessage, encodeFallbackMessages } from "../src/stages/fallbackMessages.js"
@@ -9,7 +9,7 @@ const envelope = (id: string, padding: number) =>
   new TelemetryEnvelope({
     tenant: "t",
     receivedAt: 1,
-    record: Either.getOrThrow(
+    record: Result.getOrThrow(
       decodeRecord({
         id,
         type: "x",
@@ -37,7 +37,7 @@ describe("fallback messages", () => {
           expect(bytes).toBeLessThanOrEqual(limits.maxBatchBytes)
           for (const m of batch) {
             expect(Buffer.byteLength(m.message.body)).toBeLessThanOrEqual(limits.maxMessageBytes)
-            decoded.push(...Either.getOrThrow(decodeFallbackMessage(m.message.body)).records)
+            decoded.push(...Result.getOrThrow(decodeFallbackMessage(m.message.body)).records)
           }
         }
         expect(decoded).toEqual(envelopes)
@@ -47,7 +47,7 @@ describe("fallback messages", () => {
 
   it("says why a body is not a fallback message", () => {
     const result = decodeFallbackMessage('{"version":2,"records":[]}')
-    expect(Either.isLeft(result) && result.left).toContain("version")
+    expect(Result.isFailure(result) && result.failure).toContain("version")
   })
 })
 
@@ -61,10 +61,10 @@ describe("fallback message attempts", () => {
     }).batches
     const message = batch![0]!.message
     expect(message.delaySeconds).toBe(4)
-    expect(Either.getOrThrow(decodeFallbackMessage(message.body)).attempt).toBe(3)
+    expect(Result.getOrThrow(decodeFallbackMessage(message.body)).attempt).toBe(3)
     const [plain] = encodeFallbackMessages([{ index: 0, data }], limits).batches
     expect(plain![0]!.message.delaySeconds).toBeUndefined()
     const legacy = `{"version":1,"records":[${new TextDecoder().decode(data)}]}`
-    expect(Either.getOrThrow(decodeFallbackMessage(legacy)).attempt).toBe(0)
+    expect(Result.getOrThrow(decodeFallbackMessage(legacy)).attempt).toBe(0)
   })
 })

@@ -4,7 +4,8 @@
  * and answers from a script, and a real dedup cache.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Fiber, Metric, TestClock } from "effect"
+import { type Duration, Effect, Fiber, Metric } from "effect"
+import { TestClock } from "effect/testing"
 import * as Archive from "../src/Archive.js"
 import * as DedupCache from "../src/DedupCache.js"
 import * as DocumentSink from "../src/DocumentSink.js"
@@ -44,7 +45,7 @@ const makeArchive = () => {
   const service: Archive.Service = {
     bucket: "test-bucket",
     write: (records) =>
-      Effect.map(Archive.encodeObject(records), (bytes) => {
+      Effect.map(Effect.fromResult(Archive.encodeObject(records)), (bytes) => {
         written++
         const uuid = `00000000-0000-4000-8000-${written.toString(16).padStart(12, "0")}`
         const key = Archive.objectKey(layout, Archive.oldestArrival(records), uuid)
@@ -54,9 +55,9 @@ const makeArchive = () => {
     list: (r) =>
       Effect.suspend(() => {
         calls.list++
-        return Effect.zipRight(
+        return Effect.andThen(
           nextFailure("list"),
-          Effect.map(Archive.hourPrefixes(r), (prefixes) =>
+          Effect.map(Effect.fromResult(Archive.hourPrefixes(r)), (prefixes) =>
             [...objects.keys()].filter((key) => prefixes.some((p) => key.startsWith(p))).sort()
           )
         )
@@ -65,7 +66,7 @@ const makeArchive = () => {
       Effect.suspend(() => {
         calls.read++
         const bytes = objects.get(key)
-        return Effect.zipRight(
+        return Effect.andThen(
           nextFailure("read"),
           bytes === undefined
             ? Effect.fail(new Archive.ArchiveError({ reason: "NotFound", message: key }))
@@ -113,10 +114,10 @@ const run = (
   )
 
 /** Runs `effect` in a fiber while the test clock moves in `step`s (retries sleep on the clock). */
-const whileClockRuns = <A, E>(effect: Effect.Effect<A, E>, step: Duration.DurationInput = "100 millis") =>
+const whileClockRuns = <A, E>(effect: Effect.Effect<A, E>, step: Duration.Input = "100 millis") =>
   Effect.gen(function* () {
-    const fiber = yield* Effect.fork(effect)
-    for (let i = 0; i < 10_000 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(step)
+    const fiber = yield* Effect.forkChild(effect)
+    for (let i = 0; i < 10_000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust(step)
     return yield* Fiber.join(fiber)
   })
 

@@ -1,26 +1,24 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Ref, type Schedule, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Ref, type Schedule } from "effect"
+import { TestClock } from "effect/testing"
 import * as Schedules from "../src/Schedules.js"
 
 /**
  * Runs an always-failing effect on `schedule` and returns how many attempts it made and how long it
  * took, moving the clock in `step`s (a sleep ends at its own instant whatever the step).
  */
-const exhaust = <Out>(
-  schedule: Schedule.Schedule<Out, unknown>,
-  step: Duration.DurationInput = "100 millis"
-) =>
+const exhaust = <Out>(schedule: Schedule.Schedule<Out, unknown>, step: Duration.Input = "100 millis") =>
   Effect.gen(function* () {
     const attempts = yield* Ref.make(0)
-    const start = yield* TestClock.currentTimeMillis
+    const start = yield* Clock.currentTimeMillis
     const fiber = yield* Ref.update(attempts, (n) => n + 1).pipe(
-      Effect.zipRight(Effect.fail("boom")),
+      Effect.andThen(Effect.fail("boom")),
       Effect.retry(schedule),
       Effect.ignore,
-      Effect.zipRight(TestClock.currentTimeMillis),
-      Effect.fork
+      Effect.andThen(Clock.currentTimeMillis),
+      Effect.forkChild
     )
-    for (let i = 0; i < 2000 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(step)
+    for (let i = 0; i < 2000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust(step)
     const end = yield* Fiber.join(fiber)
     return { attempts: yield* Ref.get(attempts), elapsed: Duration.millis(end - start) }
   })
@@ -31,9 +29,9 @@ describe("Schedules", () => {
       const { attempts, elapsed } = yield* exhaust(Schedules.sinkWrite)
       expect(attempts).toBeGreaterThan(5)
       // upTo lets the last delay start before the budget ends; that delay is capped at 5 s.
-      expect(Duration.lessThanOrEqualTo(elapsed, Duration.sum(Schedules.sinkWriteBudget, "5 seconds"))).toBe(
-        true
-      )
+      expect(
+        Duration.isLessThanOrEqualTo(elapsed, Duration.sum(Schedules.sinkWriteBudget, Duration.seconds(5)))
+      ).toBe(true)
     })
   )
 
@@ -41,7 +39,7 @@ describe("Schedules", () => {
     Effect.gen(function* () {
       const { attempts, elapsed } = yield* exhaust(Schedules.fallbackSend)
       expect(attempts).toBe(4)
-      expect(Duration.lessThan(elapsed, "1 second")).toBe(true)
+      expect(Duration.isLessThan(elapsed, Duration.seconds(1))).toBe(true)
     })
   )
 
@@ -51,7 +49,7 @@ describe("Schedules", () => {
       expect(attempts).toBeGreaterThan(10)
       // upTo lets the last delay start just before two minutes; jittered, that delay is at most 12 s
       // (a 130 s bound failed for about 1 run in 13).
-      expect(Duration.lessThanOrEqualTo(elapsed, "132 seconds")).toBe(true)
+      expect(Duration.isLessThanOrEqualTo(elapsed, Duration.seconds(132))).toBe(true)
     })
   )
 
@@ -61,9 +59,9 @@ describe("Schedules", () => {
       // 200 ms doubling up to the 10 s spacing (jittered ±20%), then every 8–12 s.
       expect(attempts).toBeGreaterThan(10)
       expect(attempts).toBeLessThan(30)
-      expect(Duration.greaterThanOrEqualTo(elapsed, "2 minutes")).toBe(true)
+      expect(Duration.isGreaterThanOrEqualTo(elapsed, Duration.minutes(2))).toBe(true)
       // upTo lets the last delay start just before two minutes; that delay is at most 12 s.
-      expect(Duration.lessThanOrEqualTo(elapsed, "132 seconds")).toBe(true)
+      expect(Duration.isLessThanOrEqualTo(elapsed, Duration.seconds(132))).toBe(true)
     })
   )
 

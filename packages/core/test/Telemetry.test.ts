@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import { Result } from "effect"
 import { decodeEnvelope, decodeRecord, encodeEnvelope, TelemetryEnvelope } from "../src/Telemetry.js"
 
 const valid = { id: "r-1", type: "cpu", timestamp: "2026-11-24T10:00:00.000Z", payload: { value: 0.7 } }
@@ -7,7 +7,7 @@ const valid = { id: "r-1", type: "cpu", timestamp: "2026-11-24T10:00:00.000Z", p
 describe("Telemetry", () => {
   it("accepts a valid record and ignores unknown top-level fields", () => {
     const decoded = decodeRecord({ ...valid, extra: true })
-    expect(Either.isRight(decoded)).toBe(true)
+    expect(Result.isSuccess(decoded)).toBe(true)
   })
 
   it.each([
@@ -21,15 +21,15 @@ describe("Telemetry", () => {
     [null, "Expected"]
   ])("refuses %j with the path of the bad field", (input, message) => {
     const decoded = decodeRecord(input)
-    expect(Either.isLeft(decoded)).toBe(true)
-    if (Either.isLeft(decoded)) expect(decoded.left.reason).toContain(message)
+    expect(Result.isFailure(decoded)).toBe(true)
+    if (Result.isFailure(decoded)) expect(decoded.failure.reason).toContain(message)
   })
 
   it("reports every problem of a record, not just the first", () => {
     const decoded = decodeRecord({ id: "", type: "", timestamp: "no", payload: [] })
-    if (Either.isRight(decoded)) throw new Error("expected a failure")
+    if (Result.isSuccess(decoded)) throw new Error("expected a failure")
     for (const field of ["id:", "type:", "timestamp:", "payload:"])
-      expect(decoded.left.reason).toContain(field)
+      expect(decoded.failure.reason).toContain(field)
   })
 
   it("refuses a hostile, deeply nested record with a reason instead of overflowing the stack", () => {
@@ -40,31 +40,31 @@ describe("Telemetry", () => {
       { ...valid, id: deep }
     ]) {
       const decoded = decodeRecord(input)
-      if (Either.isRight(decoded)) throw new Error("expected a failure")
-      expect(decoded.left.reason).toBe("record nests deeper than 20 levels")
+      if (Result.isSuccess(decoded)) throw new Error("expected a failure")
+      expect(decoded.failure.reason).toBe("record nests deeper than 20 levels")
     }
     let ok: Record<string, unknown> = { leaf: 1 }
     for (let i = 0; i < 19; i++) ok = { a: ok }
-    expect(Either.isRight(decodeRecord({ ...valid, payload: ok }))).toBe(true)
+    expect(Result.isSuccess(decodeRecord({ ...valid, payload: ok }))).toBe(true)
   })
 
   it("round-trips an envelope through stream bytes", () => {
-    const record = Either.getOrThrow(decodeRecord(valid))
+    const record = Result.getOrThrow(decodeRecord(valid))
     const envelope = new TelemetryEnvelope({ tenant: "acme", receivedAt: 1_700_000_000_000, record })
     const back = decodeEnvelope(encodeEnvelope(envelope))
-    expect(Either.getOrThrow(back)).toEqual(envelope)
+    expect(Result.getOrThrow(back)).toEqual(envelope)
   })
 
   it("refuses stream bytes that are not UTF-8 JSON envelopes, with a reason", () => {
     const notUtf8 = decodeEnvelope(new Uint8Array([0xff, 0xfe, 0x00]))
-    expect(Either.isLeft(notUtf8) && notUtf8.left.reason).toBe("record data is not valid UTF-8")
+    expect(Result.isFailure(notUtf8) && notUtf8.failure.reason).toBe("record data is not valid UTF-8")
     const notJson = decodeEnvelope(new TextEncoder().encode("{oops"))
-    expect(Either.isLeft(notJson)).toBe(true)
+    expect(Result.isFailure(notJson)).toBe(true)
     const wrongShape = decodeEnvelope(
       new TextEncoder().encode(JSON.stringify({ tenant: "a", receivedAt: -1 }))
     )
-    if (Either.isRight(wrongShape)) throw new Error("expected a failure")
-    expect(wrongShape.left.reason).toContain("receivedAt")
-    expect(wrongShape.left.reason).toContain("record")
+    if (Result.isSuccess(wrongShape)) throw new Error("expected a failure")
+    expect(wrongShape.failure.reason).toContain("receivedAt")
+    expect(wrongShape.failure.reason).toContain("record")
   })
 })

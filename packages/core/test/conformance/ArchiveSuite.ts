@@ -24,10 +24,9 @@ export interface ArchiveFaultsService {
   readonly clear: Effect.Effect<void>
 }
 
-export class ArchiveFaults extends Context.Tag("spillway/conformance/ArchiveFaults")<
-  ArchiveFaults,
-  ArchiveFaultsService
->() {}
+export class ArchiveFaults extends Context.Service<ArchiveFaults, ArchiveFaultsService>()(
+  "spillway/conformance/ArchiveFaults"
+) {}
 
 export type Compression = NonNullable<Archive.Layout["compression"]>
 
@@ -37,7 +36,7 @@ export interface ArchiveSuiteOptions {
   /** The compressions to run the suite with. @default both */
   readonly compressions?: ReadonlyArray<Compression>
   /**
-   * Whether the layer also provides `ArchiveFaults`; without it the outage tests are skipped.
+   * Whether the layer also provides `ArchiveFaults`; without it the outage tests are not registered.
    * @default false
    */
   readonly faults?: boolean
@@ -132,7 +131,7 @@ const suiteFor = (
           Effect.flatMap(
             Effect.serviceOption(ArchiveFaults),
             Option.match({
-              onNone: () => Effect.dieMessage("faults: true, but the layer provides no ArchiveFaults"),
+              onNone: () => Effect.die(new Error("faults: true, but the layer provides no ArchiveFaults")),
               onSome: body
             })
           )

@@ -14,7 +14,8 @@
  * is slept in short steps until the expected message shows up or the bound is reached.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Duration, Effect, type Layer, TestClock } from "effect"
+import { Clock, Context, type Duration, Effect, type Layer } from "effect"
+import { TestClock } from "effect/testing"
 import * as FallbackQueue from "../../src/FallbackQueue.js"
 import { encodeFallbackMessages } from "../../src/stages/fallbackMessages.js"
 
@@ -29,10 +30,9 @@ export interface QueueFaultsService {
   readonly clear: Effect.Effect<void>
 }
 
-export class QueueFaults extends Context.Tag("spillway/conformance/QueueFaults")<
-  QueueFaults,
-  QueueFaultsService
->() {}
+export class QueueFaults extends Context.Service<QueueFaults, QueueFaultsService>()(
+  "spillway/conformance/QueueFaults"
+) {}
 
 export interface QueueOptions {
   /** The queue's `MaximumMessageSize`. */
@@ -58,8 +58,8 @@ const messages = (bodies: ReadonlyArray<string>): Array<FallbackQueue.OutgoingMe
   bodies.map((body, i) => ({ id: `m${i}`, body }))
 
 export const fallbackQueueSuite = (options: FallbackQueueSuiteOptions): void => {
-  const pass = (duration: Duration.DurationInput): Effect.Effect<void> =>
-    options.clock === "test" ? TestClock.adjust(duration) : Effect.sleep(Duration.decode(duration))
+  const pass = (duration: Duration.Input): Effect.Effect<void> =>
+    options.clock === "test" ? TestClock.adjust(duration) : Effect.sleep(duration)
 
   const run = (
     name: string,
@@ -77,7 +77,7 @@ export const fallbackQueueSuite = (options: FallbackQueueSuiteOptions): void => 
   const receiveUntil = (
     count: number,
     receive: FallbackQueue.ReceiveOptions,
-    bound: { readonly maxPolls?: number; readonly step?: Duration.DurationInput } = {}
+    bound: { readonly maxPolls?: number; readonly step?: Duration.Input } = {}
   ) =>
     Effect.gen(function* () {
       const queue = yield* FallbackQueue.FallbackQueue

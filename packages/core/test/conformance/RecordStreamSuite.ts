@@ -27,10 +27,9 @@ export interface StreamFaultsService {
   readonly clear: Effect.Effect<void>
 }
 
-export class StreamFaults extends Context.Tag("spillway/conformance/StreamFaults")<
-  StreamFaults,
-  StreamFaultsService
->() {}
+export class StreamFaults extends Context.Service<StreamFaults, StreamFaultsService>()(
+  "spillway/conformance/StreamFaults"
+) {}
 
 export interface RecordStreamSuiteOptions {
   /** The backend, as test titles name it. */

@@ -13,13 +13,17 @@
  * backoff behind a stage's back. A connection-level retry can repeat a request the service did
  * receive; Spillway is at-least-once end to end and deduplicates downstream, so that is safe.
  *
+ * Configuration errors name the variable: a failed `Schema` check reads `<message> at ["X"]`
+ * (Effect's wording), and the errors this package builds itself (`invalid`, `missing`) read
+ * `Invalid data at X: ...` / `Missing data at X: ...`.
+ *
  * Endpoints: `AWS_ENDPOINT_URL_<SERVICE>` then `AWS_ENDPOINT_URL` (skipped when
  * `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), the precedence the SDK itself applies, are read here
  * so that they are validated at start and can come from any `ConfigProvider`. When none is set
  * the SDK's own resolution still runs (shared config file `endpoint_url`, then the AWS endpoint).
  */
 import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { Config, ConfigError, Either, Option } from "effect"
+import { Config, Effect, Option, Result, Schema, SchemaIssue } from "effect"
 
 export interface Credentials {
   readonly accessKeyId: string
@@ -50,6 +54,26 @@ export interface ClientOptions {
 /** The SDK service ids Spillway uses, as they appear in `AWS_ENDPOINT_URL_<SERVICE>`. */
 export type ServiceId = "KINESIS" | "SQS" | "S3" | "FIREHOSE"
 
+/**
+ * A configuration error for `Config.mapEffect`, worded `Invalid data at <variable>: <message>`.
+ * (A failed `Schema` check inside `Config.schema(schema, "X")` is named by Effect itself: its
+ * message is followed by `at ["X"]`.)
+ */
+export const invalid = (variable: string, message: string): Config.ConfigError =>
+  new Config.ConfigError(
+    new Schema.SchemaError(
+      new SchemaIssue.InvalidValue({ message: `Invalid data at ${variable}: ${message}` })
+    )
+  )
+
+/** A required variable that is absent, worded `Missing data at <variable>: <message>`. */
+export const missing = (variable: string, message: string): Config.ConfigError =>
+  new Config.ConfigError(
+    new Schema.SchemaError(
+      new SchemaIssue.MissingKey({ messageMissingKey: `Missing data at ${variable}: ${message}` })
+    )
+  )
+
 const isHttpUrl = (text: string): boolean => {
   try {
     const url = new URL(text)
@@ -59,25 +83,39 @@ const isHttpUrl = (text: string): boolean => {
   }
 }
 
-/** An `http(s)://` URL; anything else fails naming the variable. */
-export const httpUrl = (name: string): Config.Config<string> =>
-  Config.string(name).pipe(
-    Config.validate({
-      message: "must be an http:// or https:// URL",
-      validation: isHttpUrl
-    })
-  )
-
-/** `AWS_REGION` (set by Lambda), else `AWS_DEFAULT_REGION`. */
-export const region: Config.Config<string> = Config.nonEmptyString("AWS_REGION").pipe(
-  Config.orElse(() => Config.nonEmptyString("AWS_DEFAULT_REGION")),
-  Config.validate({
-    message: "must be an AWS region such as us-east-1",
-    validation: (s) => /^[a-z]{2}(-[a-z]+)+-\d+$/.test(s)
-  })
+const HttpUrl = Schema.String.check(
+  Schema.makeFilter(isHttpUrl, { message: "must be an http:// or https:// URL" })
 )
 
-const ignoreConfiguredEndpoints: Config.Config<boolean> = Config.boolean(
+/** An `http(s)://` URL; anything else fails naming the variable. */
+export const httpUrl = (name: string): Config.Config<string> => Config.schema(HttpUrl, name)
+
+const Region = Schema.String.check(
+  Schema.isPattern(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: "must be an AWS region such as us-east-1" })
+)
+
+/**
+ * `AWS_REGION` (set by Lambda), else `AWS_DEFAULT_REGION`; a malformed value fails naming its
+ * variable, and neither being set fails naming both.
+ */
+export const region: Config.Config<string> = Config.option(Config.schema(Region, "AWS_REGION")).pipe(
+  Config.flatMap(
+    Option.match({
+      onSome: (value) => Config.succeed(value),
+      onNone: () =>
+        Config.option(Config.schema(Region, "AWS_DEFAULT_REGION")).pipe(
+          Config.mapEffect(
+            Option.match({
+              onSome: Effect.succeed,
+              onNone: () => Effect.fail(missing("AWS_REGION", "set AWS_REGION (or AWS_DEFAULT_REGION)"))
+            })
+          )
+        )
+    })
+  )
+)
+
+const ignoreConfiguredEndpoints: Config.Config<boolean> = Config.Boolean(
   "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 ).pipe(Config.withDefault(false))
 
@@ -104,34 +142,23 @@ export const clientOptions = (service: ServiceId): Config.Config<ClientOptions> 
     )
   )
 
+export interface Arn {
+  readonly partition: string
+  readonly region: string
+  readonly account: string
+  readonly resource: string
+}
+
 /**
- * A configuration error for `Config.mapOrFail`. Inside a named config (`Config.string("X")`) pass
- * no variable: Effect prefixes the error with that config's name already.
+ * Parses `arn:<partition>:<service>:<region>:<account>:<resource>`; the failure is a message for
+ * `invalid` (or any other error) to carry.
  */
-export const invalid = (message: string, variable?: string): ConfigError.ConfigError =>
-  ConfigError.InvalidData(variable === undefined ? [] : [variable], message)
-
-export const missing = (variable: string, message: string): ConfigError.ConfigError =>
-  ConfigError.MissingData([variable], message)
-
-/** Parses `arn:<partition>:<service>:<region>:<account>:<resource>`, for `Config.mapOrFail`. */
-export const parseArn = (
-  service: string,
-  text: string
-): Either.Either<
-  {
-    readonly partition: string
-    readonly region: string
-    readonly account: string
-    readonly resource: string
-  },
-  ConfigError.ConfigError
-> => {
+export const parseArn = (service: string, text: string): Result.Result<Arn, string> => {
   const match = /^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}):(.+)$/.exec(text)
   if (match === null || match[2] !== service) {
-    return Either.left(invalid(`must be an ARN of the form arn:aws:${service}:<region>:<account>:...`))
+    return Result.fail(`must be an ARN of the form arn:aws:${service}:<region>:<account>:...`)
   }
-  return Either.right({ partition: match[1]!, region: match[3]!, account: match[4]!, resource: match[5]! })
+  return Result.succeed({ partition: match[1]!, region: match[3]!, account: match[4]!, resource: match[5]! })
 }
 
 /** The ARN partition of a region. */

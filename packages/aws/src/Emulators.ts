@@ -81,7 +81,7 @@ const startKinesalite = Effect.acquireRelease(
     catch: (cause) => new EmulatorError({ message: `cannot start kinesalite: ${String(cause)}` })
   }),
   (server) =>
-    Effect.async<void>((resume) => {
+    Effect.callback<void>((resume) => {
       server.closeAllConnections()
       server.close(() => resume(Effect.void))
     })
@@ -147,7 +147,7 @@ export const start = Effect.fn("Emulators.start")(function* (
       (s) => s?.StreamStatus === "ACTIVE" && s.StreamARN !== undefined,
       () => new EmulatorError({ message: `stream ${streamName} did not become ACTIVE` })
     ),
-    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100))))
+    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 100 })))
   )
 
   return {

@@ -13,7 +13,7 @@ import { promisify } from "node:util"
 import { gunzip, gzip } from "node:zlib"
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3"
 import { Archive } from "@spillway/core"
-import { Config, type ConfigError, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schema } from "effect"
 import * as AwsErrors from "./internal/awsErrors.js"
 import { S3Client } from "./S3Client.js"
 
@@ -59,7 +59,7 @@ export const make = (options: Options): Effect.Effect<Archive.Service, never, S3
     const write = Effect.fn("FirehoseArchive.write")(function* (
       records: ReadonlyArray<Archive.ArchivedRecord>
     ) {
-      const plain = yield* Archive.encodeObject(records)
+      const plain = yield* Effect.fromResult(Archive.encodeObject(records))
       const body = gzipped
         ? yield* Effect.tryPromise({
             try: () => gzipAsync(plain),
@@ -108,7 +108,7 @@ export const make = (options: Options): Effect.Effect<Archive.Service, never, S3
       })
 
     const list = Effect.fn("FirehoseArchive.list")(function* (range: Archive.Range) {
-      const prefixes = yield* Archive.hourPrefixes(range, options.prefix)
+      const prefixes = yield* Effect.fromResult(Archive.hourPrefixes(range, options.prefix))
       const keys = yield* Effect.forEach(prefixes, listPrefix, { concurrency: 8 })
       return keys.flat().sort()
     })
@@ -141,22 +141,23 @@ export const layer = (options: Options): Layer.Layer<Archive.Archive, never, S3C
  * From `Config`: `ARCHIVE_BUCKET`, `ARCHIVE_PREFIX` (default empty), `FIREHOSE_STREAM_NAME`,
  * `ARCHIVE_COMPRESSION` (`GZIP` or `UNCOMPRESSED`, default `UNCOMPRESSED`).
  */
-export const layerConfig: Layer.Layer<Archive.Archive, ConfigError.ConfigError, S3Client> = Layer.effect(
+export const layerConfig: Layer.Layer<Archive.Archive, Config.ConfigError, S3Client> = Layer.effect(
   Archive.Archive,
   Effect.flatMap(
     Config.all({
-      bucket: Config.string("ARCHIVE_BUCKET").pipe(
-        Config.validate({
-          message: "must be an S3 bucket name (3–63 characters of a-z, 0-9, '.', '-')",
-          validation: (name) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)
-        })
+      bucket: Config.schema(
+        Schema.String.check(
+          Schema.isPattern(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+            message: "must be an S3 bucket name (3–63 characters of a-z, 0-9, '.', '-')"
+          })
+        ),
+        "ARCHIVE_BUCKET"
       ),
-      prefix: Config.string("ARCHIVE_PREFIX").pipe(Config.withDefault("")),
-      deliveryStreamName: Config.nonEmptyString("FIREHOSE_STREAM_NAME"),
-      compression: Config.literal(
-        "GZIP",
-        "UNCOMPRESSED"
-      )("ARCHIVE_COMPRESSION").pipe(Config.withDefault("UNCOMPRESSED" as const))
+      prefix: Config.String("ARCHIVE_PREFIX").pipe(Config.withDefault("")),
+      deliveryStreamName: Config.NonEmptyString("FIREHOSE_STREAM_NAME"),
+      compression: Config.Literals(["GZIP", "UNCOMPRESSED"], "ARCHIVE_COMPRESSION").pipe(
+        Config.withDefault("UNCOMPRESSED")
+      )
     }),
     make
   )

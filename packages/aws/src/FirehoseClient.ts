@@ -3,14 +3,13 @@
  * HTTP handler and the retry policy every client shares).
  */
 import * as Firehose from "@aws-sdk/client-firehose"
-import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { type Config, Context, Effect, Layer, type Scope } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import { scopedClient } from "./internal/scopedClient.js"
 
-export class FirehoseClient extends Context.Tag("spillway/aws/FirehoseClient")<
-  FirehoseClient,
-  Firehose.FirehoseClient
->() {}
+export class FirehoseClient extends Context.Service<FirehoseClient, Firehose.FirehoseClient>()(
+  "spillway/aws/FirehoseClient"
+) {}
 
 export const make = (
   options: ClientConfig.ClientOptions
@@ -18,13 +17,13 @@ export const make = (
   scopedClient(() => new Firehose.FirehoseClient(ClientConfig.sdkClientConfig(options)))
 
 export const layer = (options: ClientConfig.ClientOptions): Layer.Layer<FirehoseClient> =>
-  Layer.scoped(FirehoseClient, make(options))
+  Layer.effect(FirehoseClient, make(options))
 
 /** Region and endpoint from `Config` (`AWS_REGION`, `AWS_ENDPOINT_URL_FIREHOSE`, `AWS_ENDPOINT_URL`). */
 export const layerConfig = (
   overrides: Partial<ClientConfig.ClientOptions> = {}
-): Layer.Layer<FirehoseClient, ConfigError.ConfigError> =>
-  Layer.scoped(
+): Layer.Layer<FirehoseClient, Config.ConfigError> =>
+  Layer.effect(
     FirehoseClient,
     Effect.flatMap(ClientConfig.clientOptions("FIREHOSE"), (options) => make({ ...options, ...overrides }))
   )

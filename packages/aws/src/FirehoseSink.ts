@@ -17,7 +17,7 @@
  */
 import { PutRecordBatchCommand, type PutRecordBatchResponseEntry } from "@aws-sdk/client-firehose"
 import { Batching, DocumentSink } from "@spillway/core"
-import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+import { Config, Effect, Layer, Result, Schema } from "effect"
 import { FirehoseClient } from "./FirehoseClient.js"
 import * as AwsErrors from "./internal/awsErrors.js"
 
@@ -41,8 +41,8 @@ export interface Options {
   readonly limits?: Limits
 }
 
-const ArchivedDocument = Schema.parseJson(
-  Schema.Struct({ id: Schema.String, body: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })
+const ArchivedDocument = Schema.fromJsonString(
+  Schema.Struct({ id: Schema.String, body: Schema.Record(Schema.String, Schema.Unknown) })
 )
 
 const encoder = new TextEncoder()
@@ -53,9 +53,9 @@ export const encodeDocument = (document: DocumentSink.Document): Uint8Array =>
   encoder.encode(`${JSON.stringify({ id: document.id, body: document.body })}\n`)
 
 /** A document back from an archived record (as `Archive.Service.read` returns it). */
-export const decodeRecord = (data: Uint8Array): Either.Either<DocumentSink.Document, string> =>
-  Either.mapLeft(
-    Schema.decodeUnknownEither(ArchivedDocument)(decoder.decode(data)),
+export const decodeRecord = (data: Uint8Array): Result.Result<DocumentSink.Document, string> =>
+  Result.mapError(
+    Schema.decodeUnknownResult(ArchivedDocument)(decoder.decode(data)),
     (error) => `not an archived document: ${error.message}`
   )
 
@@ -144,17 +144,17 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
       }
       const chunks = chunksOf(pending, limits)
       for (const [index, chunk] of chunks.entries()) {
-        const answer = yield* Effect.either(putBatch(chunk))
-        if (Either.isRight(answer)) {
+        const answer = yield* Effect.result(putBatch(chunk))
+        if (Result.isSuccess(answer)) {
           chunk.forEach((record, i) => {
-            outcomes[record.position] = answer.right[i]
+            outcomes[record.position] = answer.success[i]
           })
           continue
         }
-        if (index === 0) return yield* answer.left
-        const outcome: DocumentSink.WriteOutcome = answer.left.isRetryable
-          ? { _tag: "Retryable", reason: answer.left.message }
-          : { _tag: "Rejected", reason: answer.left.message }
+        if (index === 0) return yield* answer.failure
+        const outcome: DocumentSink.WriteOutcome = answer.failure.isRetryable
+          ? { _tag: "Retryable", reason: answer.failure.message }
+          : { _tag: "Rejected", reason: answer.failure.message }
         for (const record of chunks.slice(index).flat()) outcomes[record.position] = outcome
         break
       }
@@ -170,15 +170,15 @@ export const layer = (options: Options): Layer.Layer<DocumentSink.DocumentSink, 
   Layer.effect(DocumentSink.DocumentSink, make(options))
 
 /** From `Config`: `FIREHOSE_STREAM_NAME`. */
-export const layerConfig: Layer.Layer<DocumentSink.DocumentSink, ConfigError.ConfigError, FirehoseClient> =
+export const layerConfig: Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError, FirehoseClient> =
   Layer.effect(
     DocumentSink.DocumentSink,
     Effect.flatMap(
-      Config.string("FIREHOSE_STREAM_NAME").pipe(
-        Config.validate({
-          message: "must be 1–64 characters of [a-zA-Z0-9_.-]",
-          validation: (s) => /^[a-zA-Z0-9_.-]{1,64}$/.test(s)
-        })
+      Config.schema(
+        Schema.String.check(
+          Schema.isPattern(/^[a-zA-Z0-9_.-]{1,64}$/, { message: "must be 1–64 characters of [a-zA-Z0-9_.-]" })
+        ),
+        "FIREHOSE_STREAM_NAME"
       ),
       (deliveryStreamName) => make({ deliveryStreamName })
     )

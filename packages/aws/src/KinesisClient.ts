@@ -3,14 +3,13 @@
  * HTTP handler and the retry policy every client shares).
  */
 import * as Kinesis from "@aws-sdk/client-kinesis"
-import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { type Config, Context, Effect, Layer, type Scope } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import { scopedClient } from "./internal/scopedClient.js"
 
-export class KinesisClient extends Context.Tag("spillway/aws/KinesisClient")<
-  KinesisClient,
-  Kinesis.KinesisClient
->() {}
+export class KinesisClient extends Context.Service<KinesisClient, Kinesis.KinesisClient>()(
+  "spillway/aws/KinesisClient"
+) {}
 
 export const make = (
   options: ClientConfig.ClientOptions
@@ -18,13 +17,13 @@ export const make = (
   scopedClient(() => new Kinesis.KinesisClient(ClientConfig.sdkClientConfig(options)))
 
 export const layer = (options: ClientConfig.ClientOptions): Layer.Layer<KinesisClient> =>
-  Layer.scoped(KinesisClient, make(options))
+  Layer.effect(KinesisClient, make(options))
 
 /** Region and endpoint from `Config` (`AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`). */
 export const layerConfig = (
   overrides: Partial<ClientConfig.ClientOptions> = {}
-): Layer.Layer<KinesisClient, ConfigError.ConfigError> =>
-  Layer.scoped(
+): Layer.Layer<KinesisClient, Config.ConfigError> =>
+  Layer.effect(
     KinesisClient,
     Effect.flatMap(ClientConfig.clientOptions("KINESIS"), (options) => make({ ...options, ...overrides }))
   )

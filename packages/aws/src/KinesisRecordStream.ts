@@ -21,7 +21,7 @@ import {
   type PutRecordsResultEntry
 } from "@aws-sdk/client-kinesis"
 import { RecordStream } from "@spillway/core"
-import { Config, type ConfigError, Effect, Either, Layer, Option } from "effect"
+import { Config, Effect, Layer, Option, Result, Schema } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import * as AwsErrors from "./internal/awsErrors.js"
 import * as KinesisReads from "./internal/kinesisReads.js"
@@ -76,8 +76,8 @@ export const make = (options: Options): Effect.Effect<RecordStream.Service, neve
     const readPageSize = options.readPageSize ?? 10_000
     const maxRenewals = options.maxIteratorRenewals ?? 3
     if (!Number.isInteger(readPageSize) || readPageSize < 1 || readPageSize > 10_000) {
-      return yield* Effect.dieMessage(
-        `KinesisRecordStream: readPageSize must be 1–10000, got ${readPageSize}`
+      return yield* Effect.die(
+        new Error(`KinesisRecordStream: readPageSize must be 1–10000, got ${readPageSize}`)
       )
     }
 
@@ -102,17 +102,19 @@ export const make = (options: Options): Effect.Effect<RecordStream.Service, neve
       const chunks = RecordStream.chunkEntries(entries, limits)
       const outcomes: Array<RecordStream.PutOutcome> = []
       for (const [index, chunk] of chunks.entries()) {
-        const answer = yield* Effect.either(putChunk(chunk))
-        if (Either.isRight(answer)) {
-          outcomes.push(...answer.right)
+        const answer = yield* Effect.result(putChunk(chunk))
+        if (Result.isSuccess(answer)) {
+          outcomes.push(...answer.success)
           continue
         }
-        if (index === 0) return yield* answer.left
+        if (index === 0) return yield* answer.failure
         const failed: RecordStream.PutOutcome = {
           _tag: "Failed",
           errorCode:
-            answer.left.reason === "Throttled" ? "ProvisionedThroughputExceededException" : "InternalFailure",
-          message: answer.left.message
+            answer.failure.reason === "Throttled"
+              ? "ProvisionedThroughputExceededException"
+              : "InternalFailure",
+          message: answer.failure.message
         }
         for (const _ of chunks.slice(index).flat()) outcomes.push(failed)
         break
@@ -210,36 +212,37 @@ export type StreamTarget =
  */
 export const streamTarget: Config.Config<StreamTarget> = Config.all([
   Config.option(
-    Config.string("STREAM_ARN").pipe(
-      Config.mapOrFail((arn) =>
-        Either.flatMap(ClientConfig.parseArn("kinesis", arn), (parts) =>
-          parts.resource.startsWith("stream/") && parts.resource.length > "stream/".length
-            ? Either.right<StreamTarget>({
-                _tag: "Arn",
-                streamArn: arn,
-                streamName: parts.resource.slice("stream/".length)
-              })
-            : Either.left(ClientConfig.invalid("must end in stream/<stream name>"))
-        )
-      )
+    Config.String("STREAM_ARN").pipe(
+      Config.mapEffect((arn) => {
+        const parts = ClientConfig.parseArn("kinesis", arn)
+        if (Result.isFailure(parts)) return Effect.fail(ClientConfig.invalid("STREAM_ARN", parts.failure))
+        const { resource } = parts.success
+        return resource.startsWith("stream/") && resource.length > "stream/".length
+          ? Effect.succeed<StreamTarget>({
+              _tag: "Arn",
+              streamArn: arn,
+              streamName: resource.slice("stream/".length)
+            })
+          : Effect.fail(ClientConfig.invalid("STREAM_ARN", "must end in stream/<stream name>"))
+      })
     )
   ),
   Config.option(
-    Config.string("STREAM_NAME").pipe(
-      Config.validate({
-        message: "must be 1–128 characters of [a-zA-Z0-9_.-]",
-        validation: (name) => /^[a-zA-Z0-9_.-]{1,128}$/.test(name)
-      })
+    Config.schema(
+      Schema.String.check(
+        Schema.isPattern(/^[a-zA-Z0-9_.-]{1,128}$/, { message: "must be 1–128 characters of [a-zA-Z0-9_.-]" })
+      ),
+      "STREAM_NAME"
     )
   )
 ]).pipe(
-  Config.mapOrFail(([arn, name]) =>
+  Config.mapEffect(([arn, name]) =>
     Option.match(arn, {
-      onSome: Either.right,
+      onSome: (target) => Effect.succeed(target),
       onNone: () =>
         Option.match(name, {
-          onSome: (streamName) => Either.right<StreamTarget>({ _tag: "Name", streamName }),
-          onNone: () => Either.left(ClientConfig.missing("STREAM_ARN", "set STREAM_ARN (or STREAM_NAME)"))
+          onSome: (streamName) => Effect.succeed<StreamTarget>({ _tag: "Name", streamName }),
+          onNone: () => Effect.fail(ClientConfig.missing("STREAM_ARN", "set STREAM_ARN (or STREAM_NAME)"))
         })
     })
   )
@@ -288,7 +291,7 @@ export const layerConfig = (
   options: Omit<Options, "streamName" | "streamArn"> = {}
 ): Layer.Layer<
   RecordStream.RecordStream,
-  ConfigError.ConfigError | RecordStream.RecordStreamError,
+  Config.ConfigError | RecordStream.RecordStreamError,
   KinesisClient
 > =>
   Layer.effect(

@@ -27,7 +27,7 @@
  */
 import { ListShardsCommand, type ListShardsCommandOutput } from "@aws-sdk/client-kinesis"
 import type { RecordStream } from "@spillway/core"
-import { Effect, Either } from "effect"
+import { Effect, Result, Semaphore } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import * as KinesisReads from "./internal/kinesisReads.js"
 import { KinesisClient } from "./KinesisClient.js"
@@ -78,7 +78,7 @@ export const make = (
     const { streamName, streamArn } = options
     const maxEmptyPages = options.maxEmptyPages ?? 5
     const arn = ClientConfig.parseArn("kinesis", streamArn)
-    if (Either.isLeft(arn)) {
+    if (Result.isFailure(arn)) {
       return yield* streamError("InvalidRequest", `not a Kinesis stream ARN: ${streamArn}`)
     }
 
@@ -170,7 +170,7 @@ export const make = (
     const readCursors = new Map<string, Cursor | undefined>()
     const tipCursors = new Map<string, Cursor | undefined>()
     const tips = new Map<string, string | undefined>()
-    const tipLock = yield* Effect.makeSemaphore(1)
+    const tipLock = yield* Semaphore.make(1)
 
     const getRecords = Effect.fn("KinesisShardSource.getRecords")(function* (
       shardId: string,
@@ -204,25 +204,23 @@ export const make = (
           if (result.records.length === 0 || result.millisBehindLatest === 0 || next === undefined) return
         }
       }).pipe(
-        Effect.catchAll((error) =>
+        Effect.catch((error) =>
           Effect.logDebug(`KinesisShardSource: reading ahead on ${shardId} failed: ${error.message}`).pipe(
-            Effect.zipRight(Effect.sync(() => tipCursors.delete(shardId)))
+            Effect.andThen(Effect.sync(() => tipCursors.delete(shardId)))
           )
         )
       )
 
-    const shardTips = tipLock
-      .withPermits(1)(
-        Effect.forEach(shardIds, advanceTip, { discard: true }).pipe(
-          Effect.map(() => Object.fromEntries(shardIds.map((shardId) => [shardId, tips.get(shardId)])))
-        )
-      )
-      .pipe(Effect.withSpan("KinesisShardSource.shardTips"))
+    const shardTips = Effect.forEach(shardIds, advanceTip, { discard: true }).pipe(
+      Effect.map(() => Object.fromEntries(shardIds.map((shardId) => [shardId, tips.get(shardId)]))),
+      Semaphore.withPermit(tipLock),
+      Effect.withSpan("KinesisShardSource.shardTips")
+    )
 
     return {
       streamArn,
-      region: arn.right.region,
-      accountId: arn.right.account,
+      region: arn.success.region,
+      accountId: arn.success.account,
       retentionHours: options.retentionHours ?? 24,
       shardIds,
       getRecords,

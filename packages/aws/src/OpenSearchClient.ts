@@ -10,13 +10,12 @@
 import { defaultProvider } from "@aws-sdk/credential-provider-node"
 import { Client } from "@opensearch-project/opensearch"
 import { AwsSigv4Signer } from "@opensearch-project/opensearch/aws"
-import { Config, type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { Config, Context, Effect, Layer, type Scope } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 
-export class OpenSearchClient extends Context.Tag("spillway/aws/OpenSearchClient")<
-  OpenSearchClient,
-  Client
->() {}
+export class OpenSearchClient extends Context.Service<OpenSearchClient, Client>()(
+  "spillway/aws/OpenSearchClient"
+) {}
 
 export interface Options {
   /** The domain or collection endpoint, e.g. `https://search-telemetry-abc.eu-west-1.es.amazonaws.com`. */
@@ -66,7 +65,7 @@ export const make = (options: Options): Effect.Effect<Client, never, Scope.Scope
   )
 
 export const layer = (options: Options): Layer.Layer<OpenSearchClient> =>
-  Layer.scoped(OpenSearchClient, make(options))
+  Layer.effect(OpenSearchClient, make(options))
 
 /**
  * From `Config`: `OPENSEARCH_ENDPOINT`, `OPENSEARCH_SERVICE` (`es` or `aoss`, default `es`),
@@ -74,14 +73,14 @@ export const layer = (options: Options): Layer.Layer<OpenSearchClient> =>
  */
 export const layerConfig = (
   overrides: Partial<Options> = {}
-): Layer.Layer<OpenSearchClient, ConfigError.ConfigError> =>
-  Layer.scoped(
+): Layer.Layer<OpenSearchClient, Config.ConfigError> =>
+  Layer.effect(
     OpenSearchClient,
     Effect.flatMap(
       Config.all({
         node: ClientConfig.httpUrl("OPENSEARCH_ENDPOINT"),
         region: ClientConfig.region,
-        service: Config.literal("es", "aoss")("OPENSEARCH_SERVICE").pipe(Config.withDefault("es" as const))
+        service: Config.Literals(["es", "aoss"], "OPENSEARCH_SERVICE").pipe(Config.withDefault("es"))
       }),
       (options) => make({ ...options, ...overrides })
     )

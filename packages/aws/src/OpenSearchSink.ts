@@ -19,7 +19,7 @@
  *   so the caller re-writing the documents of requests that did land is harmless.
  */
 import { DocumentSink } from "@spillway/core"
-import { Config, type ConfigError, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schema } from "effect"
 import { OpenSearchClient } from "./OpenSearchClient.js"
 
 export interface Options {
@@ -151,7 +151,7 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
             })
           })
         }),
-        Effect.catchAll((error) => (error._tag === "TooLarge" ? Effect.succeed(error) : Effect.fail(error)))
+        Effect.catch((error) => (error._tag === "TooLarge" ? Effect.succeed(error) : Effect.fail(error)))
       )
 
     const bulk = (
@@ -169,7 +169,7 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
           }
           // The domain's limit is below `maxBulkBytes` (10 MiB instance types, a proxy): halve until it fits.
           const half = Math.ceil(group.length / 2)
-          return Effect.zipRight(bulk(group.slice(0, half), outcomes), bulk(group.slice(half), outcomes))
+          return Effect.andThen(bulk(group.slice(0, half), outcomes), bulk(group.slice(half), outcomes))
         }
         for (const [i, line] of group.entries()) {
           const item = answer.items[i]!
@@ -219,16 +219,16 @@ export const layer = (options: Options): Layer.Layer<DocumentSink.DocumentSink, 
 /** From `Config`: `OPENSEARCH_INDEX` (default `telemetry`), `OPENSEARCH_MAX_BULK_BYTES` (default 5 MiB). */
 export const layerConfig = (
   options: Omit<Options, "index" | "maxBulkBytes"> = {}
-): Layer.Layer<DocumentSink.DocumentSink, ConfigError.ConfigError, OpenSearchClient> =>
+): Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError, OpenSearchClient> =>
   Layer.effect(
     DocumentSink.DocumentSink,
     Effect.flatMap(
       Config.all({
-        index: Config.nonEmptyString("OPENSEARCH_INDEX").pipe(Config.withDefault("telemetry")),
-        maxBulkBytes: Config.integer("OPENSEARCH_MAX_BULK_BYTES").pipe(
-          Config.validate({ message: "must be a positive number of bytes", validation: (n) => n > 0 }),
-          Config.withDefault(defaultMaxBulkBytes)
-        )
+        index: Config.NonEmptyString("OPENSEARCH_INDEX").pipe(Config.withDefault("telemetry")),
+        maxBulkBytes: Config.schema(
+          Schema.Int.check(Schema.isGreaterThan(0, { message: "must be a positive number of bytes" })),
+          "OPENSEARCH_MAX_BULK_BYTES"
+        ).pipe(Config.withDefault(defaultMaxBulkBytes))
       }),
       (config) => make({ ...options, ...config })
     )

@@ -3,11 +3,11 @@
  * HTTP handler and the retry policy every client shares).
  */
 import * as Sqs from "@aws-sdk/client-sqs"
-import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { type Config, Context, Effect, Layer, type Scope } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import { scopedClient } from "./internal/scopedClient.js"
 
-export class SqsClient extends Context.Tag("spillway/aws/SqsClient")<SqsClient, Sqs.SQSClient>() {}
+export class SqsClient extends Context.Service<SqsClient, Sqs.SQSClient>()("spillway/aws/SqsClient") {}
 
 export const make = (options: ClientConfig.ClientOptions): Effect.Effect<Sqs.SQSClient, never, Scope.Scope> =>
   scopedClient(
@@ -22,13 +22,13 @@ export const make = (options: ClientConfig.ClientOptions): Effect.Effect<Sqs.SQS
   )
 
 export const layer = (options: ClientConfig.ClientOptions): Layer.Layer<SqsClient> =>
-  Layer.scoped(SqsClient, make(options))
+  Layer.effect(SqsClient, make(options))
 
 /** Region and endpoint from `Config` (`AWS_REGION`, `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL`). */
 export const layerConfig = (
   overrides: Partial<ClientConfig.ClientOptions> = {}
-): Layer.Layer<SqsClient, ConfigError.ConfigError> =>
-  Layer.scoped(
+): Layer.Layer<SqsClient, Config.ConfigError> =>
+  Layer.effect(
     SqsClient,
     Effect.flatMap(ClientConfig.clientOptions("SQS"), (options) => make({ ...options, ...overrides }))
   )

@@ -10,7 +10,7 @@
  */
 import { SendMessageCommand } from "@aws-sdk/client-sqs"
 import { FailureDestination, OnFailure } from "@spillway/core"
-import { type ConfigError, Effect, Layer, Schema } from "effect"
+import { type Config, Effect, Layer, Schema } from "effect"
 import * as AwsErrors from "./internal/awsErrors.js"
 import { SqsClient } from "./SqsClient.js"
 import * as SqsFallbackQueue from "./SqsFallbackQueue.js"
@@ -19,7 +19,7 @@ export interface Options {
   readonly queueUrl: string
 }
 
-const encode = Schema.encode(OnFailure.OnFailureRecordJson)
+const encode = Schema.encodeEffect(OnFailure.OnFailureRecordJson)
 
 const destinationError = (reason: FailureDestination.FailureDestinationError["reason"], message: string) =>
   new FailureDestination.FailureDestinationError({ reason, message })
@@ -61,11 +61,8 @@ export const layer = (
   Layer.effect(FailureDestination.FailureDestination, make(options))
 
 /** The queue from `Config`: `FAILURE_QUEUE_URL`. */
-export const layerConfig: Layer.Layer<
-  FailureDestination.FailureDestination,
-  ConfigError.ConfigError,
-  SqsClient
-> = Layer.effect(
-  FailureDestination.FailureDestination,
-  Effect.flatMap(SqsFallbackQueue.queueUrl("FAILURE_QUEUE_URL"), (queueUrl) => make({ queueUrl }))
-)
+export const layerConfig: Layer.Layer<FailureDestination.FailureDestination, Config.ConfigError, SqsClient> =
+  Layer.effect(
+    FailureDestination.FailureDestination,
+    Effect.flatMap(SqsFallbackQueue.queueUrl("FAILURE_QUEUE_URL"), (queueUrl) => make({ queueUrl }))
+  )

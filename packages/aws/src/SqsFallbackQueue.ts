@@ -24,7 +24,7 @@ import {
   SendMessageBatchCommand
 } from "@aws-sdk/client-sqs"
 import { Batching, FallbackQueue } from "@spillway/core"
-import { Config, type ConfigError, Effect, Either, Layer } from "effect"
+import { Config, Effect, Layer, Result, Schema } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import * as AwsErrors from "./internal/awsErrors.js"
 import { SqsClient } from "./SqsClient.js"
@@ -91,14 +91,14 @@ export const parseQueueUrl = (
   return { account: match[1]!, name: match[2]!, region }
 }
 
+const QueueUrl = Schema.String.check(
+  Schema.makeFilter((url: string) => parseQueueUrl(url) !== undefined, {
+    message: "must be an SQS queue URL: https://sqs.<region>.amazonaws.com/<account id>/<queue name>"
+  })
+)
+
 /** A queue URL from `Config`; a value that is not an SQS queue URL fails naming the variable. */
-export const queueUrl = (variable: string): Config.Config<string> =>
-  Config.string(variable).pipe(
-    Config.validate({
-      message: "must be an SQS queue URL: https://sqs.<region>.amazonaws.com/<account id>/<queue name>",
-      validation: (url) => parseQueueUrl(url) !== undefined
-    })
-  )
+export const queueUrl = (variable: string): Config.Config<string> => Config.schema(QueueUrl, variable)
 
 /** The queue's ARN: from the URL when it names the region, else from the client's region. */
 export const queueArnOf = (url: string): Effect.Effect<string, FallbackQueue.FallbackQueueError, SqsClient> =>
@@ -199,17 +199,17 @@ export const make = (
       const batches = batchesOf(messages, limits)
       const outcomes: Array<FallbackQueue.SendOutcome> = []
       for (const [index, batch] of batches.entries()) {
-        const answer = yield* Effect.either(sendBatch(batch))
-        if (Either.isRight(answer)) {
-          outcomes.push(...answer.right)
+        const answer = yield* Effect.result(sendBatch(batch))
+        if (Result.isSuccess(answer)) {
+          outcomes.push(...answer.success)
           continue
         }
-        if (index === 0) return yield* answer.left
+        if (index === 0) return yield* answer.failure
         const failed: FallbackQueue.SendOutcome = {
           _tag: "Failed",
-          code: answer.left.reason,
-          senderFault: !answer.left.isRetryable,
-          message: answer.left.message
+          code: answer.failure.reason,
+          senderFault: !answer.failure.isRetryable,
+          message: answer.failure.message
         }
         for (const _ of batches.slice(index).flat()) outcomes.push(failed)
         break
@@ -302,7 +302,7 @@ export const layerConfig = (
   options: Omit<Options, "queueUrl" | "limits"> = {}
 ): Layer.Layer<
   FallbackQueue.FallbackQueue,
-  ConfigError.ConfigError | FallbackQueue.FallbackQueueError,
+  Config.ConfigError | FallbackQueue.FallbackQueueError,
   SqsClient
 > =>
   Layer.effect(
@@ -310,13 +310,15 @@ export const layerConfig = (
     Effect.gen(function* () {
       const [url, maxMessageBytes] = yield* Config.all([
         queueUrl("FALLBACK_QUEUE_URL"),
-        Config.integer("FALLBACK_QUEUE_MAX_MESSAGE_BYTES").pipe(
-          Config.validate({
-            message: "must be an integer in 1024–1048576 (the queue's MaximumMessageSize)",
-            validation: (n) => n >= 1024 && n <= 1_048_576
-          }),
-          Config.withDefault(FallbackQueue.defaultLimits.maxMessageBytes)
-        )
+        Config.schema(
+          Schema.Int.check(
+            Schema.isBetween(
+              { minimum: 1024, maximum: 1_048_576 },
+              { message: "must be an integer in 1024–1048576 (the queue's MaximumMessageSize)" }
+            )
+          ),
+          "FALLBACK_QUEUE_MAX_MESSAGE_BYTES"
+        ).pipe(Config.withDefault(FallbackQueue.defaultLimits.maxMessageBytes))
       ])
       return yield* make({
         ...options,

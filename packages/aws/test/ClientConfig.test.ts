@@ -8,7 +8,7 @@ import { ListStreamsCommand } from "@aws-sdk/client-kinesis"
 import { ListQueuesCommand } from "@aws-sdk/client-sqs"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
-import { ConfigProvider, Effect, Layer, Option } from "effect"
+import { type Config, ConfigProvider, Effect, Layer, Option, Result } from "effect"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
@@ -35,10 +35,9 @@ afterAll(async () => {
   await Promise.all([kinesalite?.stop(), fauxqs?.stop()])
 })
 
-const fromEnv = (env: Record<string, string>) => ConfigProvider.fromMap(new Map(Object.entries(env)))
+const fromEnv = (env: Record<string, string>) => ConfigProvider.fromEnv({ env })
 
-const read = <A>(config: Effect.Effect<A, unknown>, env: Record<string, string>) =>
-  Effect.withConfigProvider(config, fromEnv(env))
+const read = <A>(config: Config.Config<A>, env: Record<string, string>) => config.parse(fromEnv(env))
 
 /** Runs `body` with `process.env` changed, restoring it afterwards whatever happens. */
 const withProcessEnv = <A, E, R>(env: Record<string, string>, body: Effect.Effect<A, E, R>) =>
@@ -118,7 +117,7 @@ describe("ClientConfig from Config", () => {
       const error = yield* Effect.flip(
         Effect.provide(
           KinesisClient.KinesisClient,
-          KinesisClient.layerConfig({ credentials }).pipe(Layer.provide(Layer.setConfigProvider(fromEnv({}))))
+          KinesisClient.layerConfig({ credentials }).pipe(Layer.provide(ConfigProvider.layer(fromEnv({}))))
         )
       )
       expect(String(error)).toContain("AWS_REGION")
@@ -134,7 +133,7 @@ describe("ClientConfig from Config", () => {
       Effect.provide(
         KinesisClient.layerConfig({ credentials }).pipe(
           Layer.provide(
-            Layer.setConfigProvider(
+            ConfigProvider.layer(
               fromEnv({ AWS_REGION: region, AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint })
             )
           )
@@ -172,7 +171,7 @@ describe("the SDK's own endpoint resolution (no endpoint passed)", () => {
 describe("retries: the SDK retries connection-level faults only", () => {
   const putOne = Effect.gen(function* () {
     const stream = yield* RecordStream.RecordStream
-    return yield* Effect.either(stream.putRecords([{ partitionKey: "k", data: new Uint8Array([1]) }]))
+    return yield* Effect.result(stream.putRecords([{ partitionKey: "k", data: new Uint8Array([1]) }]))
   })
 
   /** The stream of a fresh harness, reached through a second proxy that can drop connections. */
@@ -214,7 +213,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
     Effect.gen(function* () {
       const { result, attempts } = yield* throughDroppingProxy((n) => (n === 1 ? "reset" : "pass"), 3)
       expect(attempts).toBe(2)
-      expect(result._tag === "Right" && result.right[0]?._tag).toBe("Stored")
+      expect(Result.isSuccess(result) && result.success[0]?._tag).toBe("Stored")
     }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
   )
 
@@ -222,7 +221,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
     Effect.gen(function* () {
       const { result, attempts } = yield* throughDroppingProxy(() => "reset", 2)
       expect(attempts).toBe(2)
-      expect(result._tag === "Left" && result.left.reason).toBe("Unavailable")
+      expect(Result.isFailure(result) && result.failure.reason).toBe("Unavailable")
     }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
   )
 
@@ -230,7 +229,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
     Effect.gen(function* () {
       const { result, attempts } = yield* throughDroppingProxy(() => "503", 3)
       expect(attempts).toBe(1)
-      expect(result._tag === "Left" && result.left.reason).toBe("Unavailable")
+      expect(Result.isFailure(result) && result.failure.reason).toBe("Unavailable")
     }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
   )
 
@@ -238,7 +237,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
     Effect.gen(function* () {
       const { result, attempts } = yield* throughDroppingProxy(() => "throttle", 3)
       expect(attempts).toBe(1)
-      expect(result._tag === "Left" && result.left.reason).toBe("Throttled")
+      expect(Result.isFailure(result) && result.failure.reason).toBe("Throttled")
     }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
   )
 })

@@ -8,7 +8,7 @@ import { gzipSync } from "node:zlib"
 import { PutObjectCommand } from "@aws-sdk/client-s3"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Archive, DocumentSink } from "@spillway/core"
-import { ConfigProvider, Effect, Either, Layer } from "effect"
+import { ConfigProvider, Effect, Layer, Result } from "effect"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as FirehoseClient from "../src/FirehoseClient.js"
 import * as FirehoseSink from "../src/FirehoseSink.js"
@@ -138,7 +138,7 @@ describe("FirehoseArchive on fauxqs S3", () => {
       const layerWith = (env: Record<string, string>) =>
         FirehoseArchive.layerConfig.pipe(
           Layer.provide(s3()),
-          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
         )
       const archive = yield* Effect.provide(
         Archive.Archive,
@@ -250,7 +250,7 @@ describe("FirehoseSink on a loopback PutRecordBatch endpoint", () => {
       expect(yield* sink.write(documents)).toEqual(documents.map(() => DocumentSink.written))
       expect(fake.delivered.every((r) => r.endsWith("\n"))).toBe(true)
       expect(fake.delivered.map((r) => FirehoseSink.decodeRecord(encoder.encode(r.trimEnd())))).toEqual(
-        documents.map((d) => Either.right(d))
+        documents.map((d) => Result.succeed(d))
       )
     }).pipe(Effect.scoped)
   )

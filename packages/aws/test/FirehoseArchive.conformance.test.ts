@@ -33,7 +33,7 @@ const serviceUnavailable: FaultProxy.Action = {
 archiveSuite(
   "FirehoseArchive on fauxqs S3",
   (layout) =>
-    Layer.scopedContext(
+    Layer.effectContext(
       Effect.gen(function* () {
         const proxy = yield* FaultProxy.scoped(fauxqs.endpoint)
         let outage = false

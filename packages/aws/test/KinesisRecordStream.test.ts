@@ -182,7 +182,7 @@ describe("KinesisRecordStream.layerConfig", () => {
   const layerWith = (env: Record<string, string>) =>
     KinesisRecordStream.layerConfig().pipe(
       Layer.provide(KinesisClient.layer({ region, endpoint: kinesalite.endpoint, credentials })),
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
     )
 
   it.live("with STREAM_ARN takes the name from the ARN and makes no call", () =>

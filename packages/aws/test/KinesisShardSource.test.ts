@@ -69,7 +69,7 @@ const readShard = (source: KinesisShardSource.ShardSource, shardId: string, limi
   })
 
 describe("KinesisShardSource on kinesalite", () => {
-  it.scopedLive(
+  it.live(
     "returns what KinesisRecordStream stored, per shard in sequence order, paging with after",
     () =>
       Effect.gen(function* () {
@@ -105,38 +105,36 @@ describe("KinesisShardSource on kinesalite", () => {
     30_000
   )
 
-  it.scopedLive(
-    "re-reads from an earlier checkpoint and from the trim horizon without skipping a record",
-    () =>
-      Effect.gen(function* () {
-        const { stream, source } = yield* setUp(1)
-        const shardId = source.shardIds[0]!
-        yield* stream.putRecords(
-          Array.from({ length: 10 }, (_, i) => ({
-            partitionKey: "k",
-            data: new TextEncoder().encode(`r${i}`)
-          }))
-        )
-        const first = yield* source.getRecords(shardId, { limit: 6 })
-        expect(first.records.map(decode)).toEqual(["r0", "r1", "r2", "r3", "r4", "r5"])
-        // A partial batch response moves the checkpoint back to just before the failed record (r3).
-        const again = yield* source.getRecords(shardId, {
-          after: first.records[2]!.sequenceNumber,
-          limit: 10
-        })
-        expect(again.records.map(decode)).toEqual(["r3", "r4", "r5", "r6", "r7", "r8", "r9"])
-        expect(again.millisBehindLatest).toBe(0)
-        const fromStart = yield* source.getRecords(shardId, { limit: 2 })
-        expect(fromStart.records.map(decode)).toEqual(["r0", "r1"])
-        const tail = yield* source.getRecords(shardId, {
-          after: again.records.at(-1)!.sequenceNumber,
-          limit: 5
-        })
-        expect(tail.records).toEqual([])
+  it.live("re-reads from an earlier checkpoint and from the trim horizon without skipping a record", () =>
+    Effect.gen(function* () {
+      const { stream, source } = yield* setUp(1)
+      const shardId = source.shardIds[0]!
+      yield* stream.putRecords(
+        Array.from({ length: 10 }, (_, i) => ({
+          partitionKey: "k",
+          data: new TextEncoder().encode(`r${i}`)
+        }))
+      )
+      const first = yield* source.getRecords(shardId, { limit: 6 })
+      expect(first.records.map(decode)).toEqual(["r0", "r1", "r2", "r3", "r4", "r5"])
+      // A partial batch response moves the checkpoint back to just before the failed record (r3).
+      const again = yield* source.getRecords(shardId, {
+        after: first.records[2]!.sequenceNumber,
+        limit: 10
       })
+      expect(again.records.map(decode)).toEqual(["r3", "r4", "r5", "r6", "r7", "r8", "r9"])
+      expect(again.millisBehindLatest).toBe(0)
+      const fromStart = yield* source.getRecords(shardId, { limit: 2 })
+      expect(fromStart.records.map(decode)).toEqual(["r0", "r1"])
+      const tail = yield* source.getRecords(shardId, {
+        after: again.records.at(-1)!.sequenceNumber,
+        limit: 5
+      })
+      expect(tail.records).toEqual([])
+    })
   )
 
-  it.scopedLive("reports each shard's newest record as its tip, including records nobody read yet", () =>
+  it.live("reports each shard's newest record as its tip, including records nobody read yet", () =>
     Effect.gen(function* () {
       const { stream, source } = yield* setUp(2)
       const empty = yield* source.shardTips
@@ -169,7 +167,7 @@ describe("KinesisShardSource on kinesalite", () => {
     })
   )
 
-  it.scopedLive("refuses an unknown shard and a limit outside 1–10,000 with typed errors", () =>
+  it.live("refuses an unknown shard and a limit outside 1–10,000 with typed errors", () =>
     Effect.gen(function* () {
       const { source } = yield* setUp(1)
       const unknown = yield* Effect.flip(source.getRecords("shardId-000000000099", { limit: 10 }))

@@ -462,7 +462,7 @@ describe("OpenSearch layers from Config", () => {
       const layerWith = (env: Record<string, string>) =>
         OpenSearchSink.layerConfig().pipe(
           Layer.provide(OpenSearchClient.layerConfig({ credentials })),
-          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
         )
       yield* write(docs(1)).pipe(
         Effect.provide(

@@ -154,8 +154,7 @@ describe("SqsFallbackQueue queue URLs and ARNs", () => {
 })
 
 describe("SqsFallbackQueue.layerConfig", () => {
-  const provider = (env: Record<string, string>) =>
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+  const provider = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
   it.live("reads FALLBACK_QUEUE_URL, and fails at start naming a missing or malformed variable", () =>
     Effect.gen(function* () {
@@ -234,7 +233,7 @@ describe("SqsFailureDestination on fauxqs", () => {
       expect(JSON.parse(body)).toHaveProperty("KinesisBatchInfo.startSequenceNumber")
     }).pipe(
       Effect.provide(
-        Layer.unwrapEffect(
+        Layer.unwrap(
           Effect.map(SqsHarness, (harness) => SqsFailureDestination.layer({ queueUrl: harness.queueUrl }))
         ).pipe(Layer.provideMerge(sqsLayer(fauxqs)))
       )
@@ -269,7 +268,7 @@ describe("SqsFailureDestination on fauxqs", () => {
       const layer = (env: Record<string, string>) =>
         SqsFailureDestination.layerConfig.pipe(
           Layer.provide(Layer.succeed(SqsClient.SqsClient, harness.client)),
-          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
         )
       const destination = yield* Effect.provide(
         FailureDestination.FailureDestination,

@@ -99,7 +99,7 @@ export const getRecordsPage = (
     catch: (error) => error
   }).pipe(
     Effect.map((output): Page => ({ _tag: "Page", output })),
-    Effect.catchAll((error) =>
+    Effect.catch((error) =>
       AwsErrors.inspect(error).name === "ExpiredIteratorException"
         ? Effect.succeed<Page>({ _tag: "Expired" })
         : Effect.fail(fromSdk("GetRecords")(error))

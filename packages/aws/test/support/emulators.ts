@@ -93,7 +93,7 @@ export const createStream = (client: KinesisClient, streamName: string, shardCou
         (s) => s?.StreamStatus === "ACTIVE",
         () => "stream not active yet"
       ),
-      Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100)))),
+      Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 100 }))),
       Effect.orDie
     )
     return summary!.StreamARN!

@@ -152,10 +152,9 @@ export interface KinesisHarnessService {
   readonly client: Kinesis.KinesisClient
 }
 
-export class KinesisHarness extends Context.Tag("test/KinesisHarness")<
-  KinesisHarness,
-  KinesisHarnessService
->() {}
+export class KinesisHarness extends Context.Service<KinesisHarness, KinesisHarnessService>()(
+  "test/KinesisHarness"
+) {}
 
 export interface KinesisLayerOptions {
   readonly shardCount?: number
@@ -167,7 +166,7 @@ export const kinesisLayer = (
   kinesaliteEndpoint: string,
   options: KinesisLayerOptions = {}
 ): Layer.Layer<RecordStream.RecordStream | StreamFaults | KinesisHarness | KinesisClient.KinesisClient> =>
-  Layer.scopedContext(
+  Layer.effectContext(
     Effect.gen(function* () {
       const proxy = yield* FaultProxy.scoped(kinesaliteEndpoint)
       const client = yield* KinesisClient.make({ region, endpoint: proxy.endpoint, credentials })
@@ -270,14 +269,14 @@ export interface SqsHarnessService {
   readonly client: Sqs.SQSClient
 }
 
-export class SqsHarness extends Context.Tag("test/SqsHarness")<SqsHarness, SqsHarnessService>() {}
+export class SqsHarness extends Context.Service<SqsHarness, SqsHarnessService>()("test/SqsHarness") {}
 
 /** A fresh queue behind a fault proxy, served as `FallbackQueue`, with its `QueueFaults`. */
 export const sqsLayer = (
   fauxqs: Fauxqs,
   queue: { readonly maxMessageBytes?: number; readonly attributes?: Readonly<Record<string, string>> } = {}
 ): Layer.Layer<FallbackQueue.FallbackQueue | QueueFaults | SqsHarness | SqsClient.SqsClient> =>
-  Layer.scopedContext(
+  Layer.effectContext(
     Effect.gen(function* () {
       const proxy = yield* FaultProxy.scoped(fauxqs.endpoint)
       const client = yield* SqsClient.make({ region, endpoint: proxy.endpoint, credentials })

@@ -414,7 +414,7 @@ const check = (c: Case, a: Answer): ReadonlyArray<string> => {
 }
 
 describe("collector fuzz", () => {
-  it.scopedLive(
+  it.live(
     `${numRuns} hostile requests: only 4xx or 202 with a JSON body, and every valid record sent alongside is indexed`,
     () =>
       Effect.gen(function* () {

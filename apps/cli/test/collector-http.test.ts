@@ -36,11 +36,11 @@ const unreadable = (
   method: "POST",
   url: CollectorHttp.telemetryPath,
   headers,
-  readBody: () => Effect.dieMessage("the body was read")
+  readBody: () => Effect.die(new Error("the body was read"))
 })
 
 describe("collector HTTP contract", () => {
-  it.scoped("202: every record accepted, then indexed", () =>
+  it.effect("202: every record accepted, then indexed", () =>
     Effect.gen(function* () {
       const { pipeline, send } = yield* setup()
       const response = yield* send(request({ body: records(50) }))
@@ -51,7 +51,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("202: partly valid, with the index and reason of each rejected record", () =>
+  it.effect("202: partly valid, with the index and reason of each rejected record", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const body = [record("ok-1"), { id: "bad", type: "cpu" }, record("ok-2"), 42]
@@ -65,7 +65,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("202: a gzip body is inflated and accepted", () =>
+  it.effect("202: a gzip body is inflated and accepted", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const response = yield* send(request({ body: records(20), gzip: true }))
@@ -74,7 +74,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("202: records parked in the fallback queue during a stream outage count as accepted", () =>
+  it.effect("202: records parked in the fallback queue during a stream outage count as accepted", () =>
     Effect.gen(function* () {
       const { pipeline, send } = yield* setup()
       yield* pipeline.stream.startOutage({ for: "10 seconds" })
@@ -86,7 +86,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("400: bodies that are not UTF-8 JSON, not an array, empty, or too many records", () =>
+  it.effect("400: bodies that are not UTF-8 JSON, not an array, empty, or too many records", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       expectError(yield* send(request({ body: "[{" })), 400, "InvalidJson")
@@ -102,7 +102,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("400: no valid record, still listing every reason", () =>
+  it.effect("400: no valid record, still listing every reason", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const response = yield* send(request({ body: [{ id: 1 }, null, "x"] }))
@@ -112,7 +112,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("400: a body announced as gzip that is not gzip", () =>
+  it.effect("400: a body announced as gzip that is not gzip", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const notGzip = request({ body: records(1), headers: { "content-encoding": "gzip" } })
@@ -126,7 +126,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("400 per record: nesting deeper than the limit is rejected alone, even 200,000 levels deep", () =>
+  it.effect("400 per record: nesting deeper than the limit is rejected alone, even 200,000 levels deep", () =>
     Effect.gen(function* () {
       const { pipeline, send } = yield* setup()
       const depth = 200_000
@@ -148,7 +148,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("401: missing or unknown key, answered before the body is read", () =>
+  it.effect("401: missing or unknown key, answered before the body is read", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       expectError(yield* send(unreadable({ "content-type": "application/json" })), 401, "MissingApiKey")
@@ -171,7 +171,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("413: a body over the limit, raw, announced, or once decompressed (zip bomb)", () =>
+  it.effect("413: a body over the limit, raw, announced, or once decompressed (zip bomb)", () =>
     Effect.gen(function* () {
       const { send } = yield* setup({ maxBodyBytes: 16 * 1024 })
       expectError(yield* send(request({ body: records(300) })), 413, "PayloadTooLarge")
@@ -190,7 +190,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("413: the default limit is 1 MiB", () =>
+  it.effect("413: the default limit is 1 MiB", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const justUnder = `[${JSON.stringify(record("big", { blob: "x".repeat(200_000) }))}]`.padEnd(
@@ -202,7 +202,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("415: content types other than UTF-8 JSON, content codings other than gzip", () =>
+  it.effect("415: content types other than UTF-8 JSON, content codings other than gzip", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const withHeaders = (headers: Readonly<Record<string, CollectorHttp.HeaderValue>>) =>
@@ -233,7 +233,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped(
+  it.effect(
     "503 with Retry-After only when neither the stream nor the fallback queue takes the records",
     () =>
       Effect.gen(function* () {
@@ -250,7 +250,7 @@ describe("collector HTTP contract", () => {
       })
   )
 
-  it.scoped("404 and 405 (with Allow), and the health check", () =>
+  it.effect("404 and 405 (with Allow), and the health check", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       expectError(yield* send(request({ url: "/v1/other" })), 404, "NotFound")
@@ -267,7 +267,7 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.scoped("reasons that echo what was sent are cut short", () =>
+  it.effect("reasons that echo what was sent are cut short", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const response = yield* send(request({ body: [{ ...record("x"), timestamp: "y".repeat(100_000) }] }))

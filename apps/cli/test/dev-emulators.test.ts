@@ -14,7 +14,7 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { it as effectIt } from "@effect/vitest"
 import { S3Client, SqsClient } from "@spillway/aws"
 import { ApiKeys, Archive, Collect, OnFailure, Telemetry } from "@spillway/core"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import * as CollectorServer from "../src/collector/server.js"
 import * as EmulatorPipeline from "../src/dev/EmulatorPipeline.js"
@@ -168,7 +168,7 @@ describe("EmulatorPipeline", () => {
             for (const message of messages) bodies.push(message.Body ?? "")
           }
           const failures = yield* Effect.forEach(bodies, (body) =>
-            Schema.decodeUnknown(OnFailure.OnFailureRecordJson)(body)
+            Schema.decodeUnknownEffect(OnFailure.OnFailureRecordJson)(body)
           )
           expect(failures.length).toBeGreaterThanOrEqual(1)
           const counters = yield* pipeline.processor.counters
@@ -223,7 +223,7 @@ describe("EmulatorPipeline", () => {
           const keys = (listed.Contents ?? []).map((object) => object.Key ?? "")
           expect(keys).toHaveLength(counters.objectsDelivered)
           expect(keys.length).toBeGreaterThanOrEqual(1)
-          const hours = Either.getOrThrow(Archive.hourPrefixes({ from, to }))
+          const hours = Result.getOrThrow(Archive.hourPrefixes({ from, to }))
           for (const key of keys) {
             expect(key).toMatch(
               /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/spillway-dev-backup-1-\d{4}(-\d{2}){5}-[0-9a-f-]{36}$/
@@ -240,7 +240,7 @@ describe("EmulatorPipeline", () => {
             const text = yield* Effect.promise(() => object.Body?.transformToString() ?? Promise.resolve(""))
             for (const line of text.split("\n").filter((l) => l.length > 0)) {
               const envelope = Telemetry.decodeEnvelope(new TextEncoder().encode(line))
-              if (Either.isRight(envelope)) ids.push(envelope.right.record.id)
+              if (Result.isSuccess(envelope)) ids.push(envelope.success.record.id)
             }
           }
           expect(ids.sort()).toEqual(sent.map((r) => r.id).sort())

@@ -48,11 +48,11 @@ export const stageContext = (
   })
 
 /** Settles the pipeline on TestClock; fails after `max` of simulated time. */
-export const settle = (pipeline: MemoryPipeline.Pipeline, max: Duration.DurationInput = "10 minutes") =>
+export const settle = (pipeline: MemoryPipeline.Pipeline, max: Duration.Input = "10 minutes") =>
   Testing.settle(pipeline, { max })
 
 /** Polls (live clock) until the pipeline is idle twice in a row, or `max` passes; says which. */
-export const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, max: Duration.DurationInput) =>
+export const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, max: Duration.Input) =>
   Effect.gen(function* () {
     const deadline = Date.now() + Duration.toMillis(max)
     let idleInARow = 0

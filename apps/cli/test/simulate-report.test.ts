@@ -109,7 +109,7 @@ describe("simulate --report", () => {
         yield* Effect.promise(() => page.goto(pathToFileURL(file).href, { waitUntil: "load" }))
 
         const state = yield* Effect.promise(() => page.evaluate(inspectPage)).pipe(
-          Effect.flatMap(Schema.decodeUnknown(PageState))
+          Effect.flatMap(Schema.decodeUnknownEffect(PageState))
         )
         const screenshot = join(tmpdir(), "spillway-report.png")
         yield* Effect.promise(() => page.screenshot({ path: screenshot, fullPage: true }))

@@ -7,10 +7,12 @@
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { Command } from "@effect/cli"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Console, Effect, Either, Schema, TestContext } from "effect"
+import { Console, Effect, Layer, Result, Schema } from "effect"
+import { Command } from "effect/cli"
+import { TestClock } from "effect/testing"
+import * as CliOutput from "../src/cliOutput.js"
 import { simulateCommand } from "../src/simulate/command.js"
 import { runScenario, SimulationError } from "../src/simulate/engine.js"
 import { type Report, renderTable } from "../src/simulate/report.js"
@@ -33,11 +35,12 @@ const sum = (report: Report, key: "accepted" | "indexed" | "rejected") =>
   report.timeline.reduce((n, second) => n + second[key], 0)
 
 /** The `--json` contract, written out on its own rather than borrowed from the engine's schema. */
-const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
-const JsonReport = Schema.parseJson(
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const NonNegative = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+const JsonReport = Schema.fromJsonString(
   Schema.Struct({
-    scenario: Schema.Literal(...scenarioNames),
-    seed: Schema.Number.pipe(Schema.int()),
+    scenario: Schema.Literals(scenarioNames),
+    seed: Schema.Int,
     records: Schema.Struct({
       sent: Count,
       accepted: Count,
@@ -49,10 +52,10 @@ const JsonReport = Schema.parseJson(
     }),
     retries: Count,
     delayMs: Schema.Struct({
-      avg: Schema.NonNegative,
-      p50: Schema.NonNegative,
-      p99: Schema.NonNegative,
-      max: Schema.NonNegative
+      avg: NonNegative,
+      p50: NonNegative,
+      p99: NonNegative,
+      max: NonNegative
     }),
     simulatedSeconds: Count,
     fallbackParked: Count,
@@ -61,8 +64,8 @@ const JsonReport = Schema.parseJson(
         second: Count,
         sent: Count,
         indexed: Count,
-        delayAvgMs: Schema.NonNegative,
-        delayP99Ms: Schema.NonNegative,
+        delayAvgMs: NonNegative,
+        delayP99Ms: NonNegative,
         fallbackDepth: Count
       })
     )
@@ -73,43 +76,42 @@ const JsonReport = Schema.parseJson(
 const capture = () => {
   const stdout: Array<string> = []
   const stderr: Array<string> = []
-  const base = globalThis.console
+  const ignore = () => {}
   const console: Console.Console = {
-    [Console.TypeId]: Console.TypeId,
-    assert: () => Effect.void,
-    clear: Effect.void,
-    count: () => Effect.void,
-    countReset: () => Effect.void,
-    debug: () => Effect.void,
-    dir: () => Effect.void,
-    dirxml: () => Effect.void,
-    error: (...args) => Effect.sync(() => void stderr.push(args.join(" "))),
-    group: () => Effect.void,
-    groupEnd: Effect.void,
-    info: (...args) => Effect.sync(() => void stdout.push(args.join(" "))),
-    log: (...args) => Effect.sync(() => void stdout.push(args.join(" "))),
-    table: () => Effect.void,
-    time: () => Effect.void,
-    timeEnd: () => Effect.void,
-    timeLog: () => Effect.void,
-    trace: () => Effect.void,
-    warn: (...args) => Effect.sync(() => void stderr.push(args.join(" "))),
-    unsafe: { ...base, log: (...args: Array<unknown>) => void stdout.push(args.join(" ")) }
+    assert: ignore,
+    clear: ignore,
+    count: ignore,
+    countReset: ignore,
+    debug: ignore,
+    dir: ignore,
+    dirxml: ignore,
+    error: (...args) => void stderr.push(args.join(" ")),
+    group: ignore,
+    groupCollapsed: ignore,
+    groupEnd: ignore,
+    info: (...args) => void stdout.push(args.join(" ")),
+    log: (...args) => void stdout.push(args.join(" ")),
+    table: ignore,
+    time: ignore,
+    timeEnd: ignore,
+    timeLog: ignore,
+    trace: ignore,
+    warn: (...args) => void stderr.push(args.join(" "))
   }
   return { console, stdout, stderr }
 }
 
-// Mounted under a root command as in `main.ts`, so arguments read as they do on the command line.
-const cli = Command.run(Command.make("spillway").pipe(Command.withSubcommands([simulateCommand])), {
-  name: "spillway",
+// Mounted under a root command as in `main.ts`, with its output presenter, so arguments read and
+// refusals print as they do on the command line.
+const cli = Command.runWith(Command.make("spillway").pipe(Command.withSubcommands([simulateCommand])), {
   version: "test"
 })
 const runCli = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const { console, stdout, stderr } = capture()
-    const exit = yield* cli(["node", "spillway", ...args]).pipe(
-      Effect.withConsole(console),
-      Effect.provide(NodeContext.layer),
+    const exit = yield* cli(args).pipe(
+      Effect.provideService(Console.Console, console),
+      Effect.provide(Layer.merge(NodeServices.layer, CliOutput.presenter)),
       Effect.exit
     )
     return { exit, stdout: stdout.join("\n"), stderr: stderr.join("\n") }
@@ -180,7 +182,7 @@ describe("reproducibility", () => {
         for (const name of ["kinesis-outage", "index-lost"] as const) {
           const small = { seed: 3, records: 1500 }
           const fast = yield* runScenario(name, small)
-          const stock = yield* runScenario(name, small, Effect.provide(TestContext.TestContext))
+          const stock = yield* runScenario(name, small, Effect.provide(TestClock.layer()))
           expect(JSON.stringify(fast), name).toBe(JSON.stringify(stock))
         }
       }),
@@ -331,8 +333,8 @@ describe("the command", () => {
         ])
         expect(exit._tag).toBe("Success")
         expect(stdout.split("\n")).toHaveLength(1)
-        const decoded = Schema.decodeUnknownEither(JsonReport)(stdout)
-        expect(Either.isRight(decoded) ? "decoded" : String(decoded.left)).toBe("decoded")
+        const decoded = Schema.decodeUnknownResult(JsonReport)(stdout)
+        expect(Result.isSuccess(decoded) ? "decoded" : String(decoded.failure)).toBe("decoded")
         expect(stdout).toBe(JSON.stringify(yield* reportOf("steady")))
       }),
     60_000

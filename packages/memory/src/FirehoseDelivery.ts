@@ -27,7 +27,7 @@
  * were read are not backed up, as in Firehose.
  */
 import { Archive, type RecordStream } from "@spillway/core"
-import { Clock, Data, Effect, type Scope } from "effect"
+import { Clock, Data, Effect, Result, type Scope, Semaphore } from "effect"
 import type { ShardSource } from "./KinesisEventSource.js"
 
 export interface Config {
@@ -120,7 +120,7 @@ export const start = (
       deliveryErrors: 0
     }
     // One round at a time: the polling loop and `flush` both read and deliver.
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
 
     const refused: Array<Refused> = []
     /** The latest read or delivery failure, for people watching the backup. */
@@ -155,7 +155,7 @@ export const start = (
             .getRecords(shardId, { after: checkpoints.get(shardId), limit: readLimit })
             .pipe(
               Effect.map((result) => result.records),
-              Effect.catchAll((error) =>
+              Effect.catch((error) =>
                 Effect.sync(() => {
                   counters.readErrors++
                   lastError = `read ${shardId}: ${error.message}`
@@ -211,18 +211,18 @@ export const start = (
       for (const object of cut(buffer)) {
         while (true) {
           const outcome = yield* Effect.uninterruptibleMask((restore) =>
-            Effect.either(restore(archive.write(object))).pipe(
+            Effect.result(restore(archive.write(object))).pipe(
               Effect.tap((result) =>
-                result._tag === "Right" ? Effect.sync(() => delivered(object)) : Effect.void
+                Result.isSuccess(result) ? Effect.sync(() => delivered(object)) : Effect.void
               )
             )
           )
-          if (outcome._tag === "Right") break
+          if (Result.isSuccess(outcome)) break
           counters.deliveryErrors++
-          lastError = `delivery: ${outcome.left.message}`
-          if (!outcome.left.isRetryable) {
-            blockedBy = outcome.left
-            return yield* outcome.left
+          lastError = `delivery: ${outcome.failure.message}`
+          if (!outcome.failure.isRetryable) {
+            blockedBy = outcome.failure
+            return yield* outcome.failure
           }
           yield* Effect.sleep(retryMillis)
         }
@@ -248,7 +248,7 @@ export const start = (
       })
     )
 
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(round, Effect.sleep(pollMillis))))
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(round, Effect.sleep(pollMillis))))
 
     return {
       counters: Effect.sync(() => ({

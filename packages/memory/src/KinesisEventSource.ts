@@ -272,7 +272,7 @@ interface ShardState {
 }
 
 const uuid: Effect.Effect<string> = Effect.map(
-  Effect.all(Array.from({ length: 16 }, () => Random.nextIntBetween(0, 256))),
+  Effect.all(Array.from({ length: 16 }, () => Random.nextIntBetween(0, 256, { halfOpen: true }))),
   (bytes) => {
     bytes[6] = (bytes[6]! & 0x0f) | 0x40
     bytes[8] = (bytes[8]! & 0x3f) | 0x80
@@ -280,6 +280,14 @@ const uuid: Effect.Effect<string> = Effect.map(
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
   }
 )
+
+/**
+ * The clock in whole milliseconds, for the batching window. A `TestClock` can stand at a fractional
+ * instant (jittered retries sleep fractions of a millisecond), and the rest of a window measured
+ * on it can come out shorter than the nanosecond Effect's `Duration` counts in: a sleep of no
+ * time, and a poller spinning until the clock moves. In whole milliseconds every wait is at least 1.
+ */
+const wholeMillis: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, Math.floor)
 
 const iso = (epochMillis: number): string => new Date(epochMillis).toISOString()
 
@@ -330,7 +338,7 @@ export const start = <R>(
     const poll = (state: ShardState) =>
       stream.getRecords(state.shardId, { after: state.checkpoint, limit: cfg.batchSize }).pipe(
         Effect.map((result): ReadonlyArray<RecordStream.StreamRecord> | undefined => result.records),
-        Effect.catchAll(() =>
+        Effect.catch(() =>
           Effect.sync(() => {
             counters.pollErrors++
             return undefined
@@ -361,11 +369,11 @@ export const start = <R>(
             yield* sleep(cfg.pollIntervalMillis)
             continue
           }
-          const windowEnd = (yield* Clock.currentTimeMillis) + cfg.windowMillis
+          const windowEnd = (yield* wholeMillis) + cfg.windowMillis
           while (true) {
             const batch = cutToPayload(records)
             const full = batch.length < records.length || batch.length >= cfg.batchSize
-            const now = yield* Clock.currentTimeMillis
+            const now = yield* wholeMillis
             if (full || now >= windowEnd) {
               state.inFlight = true
               return { records: batch, full }

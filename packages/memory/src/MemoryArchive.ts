@@ -63,7 +63,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
       records: ReadonlyArray<Archive.ArchivedRecord>
     ) {
       yield* available
-      const plain = yield* Archive.encodeObject(records)
+      const plain = yield* Effect.fromResult(Archive.encodeObject(records))
       written++
       const key = Archive.objectKey(layout, Archive.oldestArrival(records), counterUuid(written))
       objects.set(key, layout.compression === "GZIP" ? new Uint8Array(gzipSync(plain)) : plain)
@@ -72,7 +72,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
 
     const list = Effect.fn("MemoryArchive.list")(function* (range: Archive.Range) {
       yield* available
-      const prefixes = yield* Archive.hourPrefixes(range, layout.prefix)
+      const prefixes = yield* Effect.fromResult(Archive.hourPrefixes(range, layout.prefix))
       return [...objects.keys()].filter((key) => prefixes.some((p) => key.startsWith(p))).sort()
     })
 

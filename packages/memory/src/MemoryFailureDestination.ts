@@ -23,13 +23,12 @@ export interface Service extends FailureDestination.Service {
   readonly failedSends: Effect.Effect<number>
 }
 
-export class MemoryFailureDestination extends Context.Tag("spillway/memory/MemoryFailureDestination")<
-  MemoryFailureDestination,
-  Service
->() {}
+export class MemoryFailureDestination extends Context.Service<MemoryFailureDestination, Service>()(
+  "spillway/memory/MemoryFailureDestination"
+) {}
 
-const encode = Schema.encode(OnFailure.OnFailureRecordJson)
-const decode = Schema.decode(OnFailure.OnFailureRecordJson)
+const encode = Schema.encodeEffect(OnFailure.OnFailureRecordJson)
+const decode = Schema.decodeEffect(OnFailure.OnFailureRecordJson)
 
 export const make: Effect.Effect<Service> = Effect.sync(() => {
   const records: Array<OnFailure.OnFailureRecord> = []
@@ -49,12 +48,12 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
       return yield* refuse("Unavailable", "on-failure destination is unavailable (injected outage)")
     }
     const body = yield* encode(record).pipe(
-      Effect.catchTag("ParseError", (error) =>
+      Effect.catchTag("SchemaError", (error) =>
         refuse("InvalidRequest", `not a valid on-failure record: ${error.message}`)
       )
     )
     const stored = yield* decode(body).pipe(
-      Effect.catchTag("ParseError", (error) =>
+      Effect.catchTag("SchemaError", (error) =>
         refuse("InvalidRequest", `on-failure record does not round-trip: ${error.message}`)
       )
     )
@@ -74,7 +73,7 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
               ? Number.POSITIVE_INFINITY
               : "until" in window
                 ? window.until
-                : now + Duration.toMillis(Duration.decode(window.for))
+                : now + Duration.toMillis(Duration.fromInputUnsafe(window.for))
         })
       ),
     clearOutage: Effect.sync(() => {

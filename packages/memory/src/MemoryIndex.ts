@@ -30,7 +30,7 @@ export interface Options {
   /** Fraction (0–1) of items answered 429, drawn from Effect's `Random`. @default 0 */
   readonly rejectionRate?: number
   /** Time each `_bulk` request takes, slept on Effect's `Clock`. @default 0 */
-  readonly bulkLatency?: Duration.DurationInput
+  readonly bulkLatency?: Duration.Input
   /** `index.mapping.total_fields.limit`. @default 1000 */
   readonly totalFieldsLimit?: number
   /** `date_detection`: strings that look like ISO dates map as `date`. @default true */
@@ -132,7 +132,7 @@ export interface Handle {
    * `SnapshotMissing` for a snapshot this index never took.
    */
   readonly restoreSnapshot: (name: string) => Effect.Effect<void, SnapshotMissing | IndexExists>
-  readonly setBulkLatency: (latency: Duration.DurationInput) => Effect.Effect<void>
+  readonly setBulkLatency: (latency: Duration.Input) => Effect.Effect<void>
 }
 
 export interface Snapshot {
@@ -156,7 +156,7 @@ export class SnapshotMissing extends Data.TaggedError("SnapshotMissing")<{ reado
 }
 
 /** Control of an in-memory index: fault injection and observation, next to the `DocumentSink` it serves. */
-export class MemoryIndex extends Context.Tag("spillway/memory/MemoryIndex")<MemoryIndex, Handle>() {}
+export class MemoryIndex extends Context.Service<MemoryIndex, Handle>()("spillway/memory/MemoryIndex") {}
 
 export const defaultMaxRequestBytes = 10 * 1024 * 1024
 
@@ -227,9 +227,9 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     const totalFieldsLimit = options.totalFieldsLimit ?? 1000
     const dateDetection = options.dateDetection ?? true
     let rejectionRate = options.rejectionRate ?? 0
-    let latency = Duration.decode(options.bulkLatency ?? Duration.zero)
+    let latency = Duration.fromInputUnsafe(options.bulkLatency ?? Duration.zero)
     if (!(rejectionRate >= 0 && rejectionRate <= 1)) {
-      return yield* Effect.dieMessage(`MemoryIndex: rejectionRate must be in 0–1, got ${rejectionRate}`)
+      return yield* Effect.die(new Error(`MemoryIndex: rejectionRate must be in 0–1, got ${rejectionRate}`))
     }
 
     let documents = new Map<string, Entry>()
@@ -541,7 +541,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
           ? Effect.sync(() => {
               rejectionRate = rate
             })
-          : Effect.dieMessage(`MemoryIndex: rejectionRate must be in 0–1, got ${rate}`),
+          : Effect.die(new Error(`MemoryIndex: rejectionRate must be in 0–1, got ${rate}`)),
       rejectNext: (n) =>
         Effect.sync(() => {
           rejectBudget = Math.max(0, n)
@@ -588,7 +588,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
         }),
       setBulkLatency: (next) =>
         Effect.sync(() => {
-          latency = Duration.decode(next)
+          latency = Duration.fromInputUnsafe(next)
         })
     }
     return handle

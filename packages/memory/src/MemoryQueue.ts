@@ -5,17 +5,17 @@
  * SendMessageBatch validation (whole-call errors vs per-entry `Failed` with `SenderFault`),
  * visibility timeouts with a new receipt handle and a growing receive count on every receive,
  * deletes that need the latest handle, redrive to a dead-letter queue once a message's receive
- * count would pass `maxReceiveCount`, and retention expiry. All time comes from Effect's `Clock`
- * and message ids from Effect's `Random`, so a test drives the queue with `TestClock.adjust` and
- * a seeded `Random` and sees the same run every time.
+ * count would pass `maxReceiveCount`, and retention expiry. All time comes from Effect's `Clock`,
+ * in whole milliseconds as SQS keeps it, and message ids from Effect's `Random`, so a test drives
+ * the queue with `TestClock.adjust` and a seeded `Random` and sees the same run every time.
  *
  * Deliberate simplifications: delivery order is insertion order (SQS is only best-effort), a
  * receive never samples a subset of servers (no spurious empty short polls), and there are no
- * message attributes, delays or FIFO semantics.
+ * message attributes, per-queue delays or FIFO semantics (a message's own `DelaySeconds` is kept).
  */
 import { createHash } from "node:crypto"
 import { FallbackQueue } from "@spillway/core"
-import { Clock, Context, Deferred, Effect, FiberId, Layer, Random } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Random } from "effect"
 
 /** Where a message goes once it has been received `maxReceiveCount` times without being deleted. */
 export interface RedrivePolicy {
@@ -100,8 +100,9 @@ export interface Handle extends FallbackQueue.Service {
   ) => Effect.Effect<ReadonlyArray<ReceivedMessage>, FallbackQueue.FallbackQueueError>
   /**
    * Waits until a message may be receivable (one is visible, one is sent or made visible, or an
-   * in-flight one's timeout ends), or at most `maxWaitMillis`: the waiting half of a long poll,
-   * which wakes a consumer on the event instead of on a timer.
+   * in-flight one's timeout ends), or at most `maxWaitMillis` rounded up to whole milliseconds
+   * (the queue's unit of time): the waiting half of a long poll, which wakes a consumer on the
+   * event instead of on a timer.
    */
   readonly awaitVisible: (maxWaitMillis: number) => Effect.Effect<void>
   /** Every call fails `Unavailable` until `endOutage`, or until the clock reaches `until` (epoch ms). */
@@ -116,7 +117,7 @@ export interface Handle extends FallbackQueue.Service {
 }
 
 /** Control of an in-memory queue: fault injection and observation, next to the `FallbackQueue` it serves. */
-export class MemoryQueue extends Context.Tag("spillway/memory/MemoryQueue")<MemoryQueue, Handle>() {}
+export class MemoryQueue extends Context.Service<MemoryQueue, Handle>()("spillway/memory/MemoryQueue") {}
 
 /** SQS's ceiling for `DelaySeconds` (15 minutes). */
 const maxDelaySeconds = 900
@@ -165,10 +166,17 @@ const randomUuid: Effect.Effect<string> = Effect.map(
   }
 )
 
+/**
+ * The queue's time: the clock in whole milliseconds, as SQS keeps it (its timestamps are epoch
+ * milliseconds). A `TestClock` can stand at a fractional instant (jittered retries sleep
+ * fractions of a millisecond); whole milliseconds keep every visibility deadline and wait exact.
+ */
+const currentMillis: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, Math.floor)
+
 const checkRange = (name: string, value: number, min: number, max: number): Effect.Effect<void> =>
   Number.isInteger(value) && value >= min && value <= max
     ? Effect.void
-    : Effect.dieMessage(`MemoryQueue: ${name} must be an integer in ${min}–${max}, got ${value}`)
+    : Effect.die(new Error(`MemoryQueue: ${name} must be an integer in ${min}–${max}, got ${value}`))
 
 export const make = (options: Options = {}): Effect.Effect<Handle> =>
   Effect.gen(function* () {
@@ -184,15 +192,15 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     const queueUrl = `https://sqs.${region}.amazonaws.com/${accountId}/${queueName}`
 
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(queueName)) {
-      return yield* Effect.dieMessage(`MemoryQueue: invalid queue name ${JSON.stringify(queueName)}`)
+      return yield* Effect.die(new Error(`MemoryQueue: invalid queue name ${JSON.stringify(queueName)}`))
     }
     yield* checkRange("visibilityTimeoutSeconds", visibilityTimeoutSeconds, 0, maxVisibilitySeconds)
     yield* checkRange("messageRetentionSeconds", retentionMillis / 1000, 60, 1_209_600)
     if (redrive !== undefined) {
       yield* checkRange("redrivePolicy.maxReceiveCount", redrive.maxReceiveCount, 1, 1000)
       if (!deadLetterInbox.has(redrive.deadLetterQueue)) {
-        return yield* Effect.dieMessage(
-          "MemoryQueue: redrivePolicy.deadLetterQueue must be made by MemoryQueue.make"
+        return yield* Effect.die(
+          new Error("MemoryQueue: redrivePolicy.deadLetterQueue must be made by MemoryQueue.make")
         )
       }
     }
@@ -206,10 +214,10 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     let sendFailure: SendFailure | undefined
     const counts = { deadLettered: 0, expired: 0, sent: 0, deleted: 0 }
     // Completed, and replaced, whenever a message may have become receivable earlier than planned.
-    let changed = Deferred.unsafeMake<void>(FiberId.none)
+    let changed = Deferred.makeUnsafe<void>()
     const signal = (): void => {
-      Deferred.unsafeDone(changed, Effect.void)
-      changed = Deferred.unsafeMake<void>(FiberId.none)
+      Deferred.doneUnsafe(changed, Effect.void)
+      changed = Deferred.makeUnsafe<void>()
     }
 
     const nextVisibleAt = (now: number): number => {
@@ -221,10 +229,12 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
       return next
     }
 
+    // Rounded up to whole milliseconds: to Effect's `Duration` a wait under half a nanosecond is
+    // no wait at all, and a caller whose deadline is on a fractional clock would poll again at once.
     const awaitVisible = (maxWaitMillis: number): Effect.Effect<void> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      Effect.flatMap(currentMillis, (now) => {
         expire(now)
-        const wait = Math.min(Math.max(0, maxWaitMillis), nextVisibleAt(now) - now)
+        const wait = Math.ceil(Math.min(Math.max(0, maxWaitMillis), nextVisibleAt(now) - now))
         if (wait <= 0) return Effect.void
         return wait === Number.POSITIVE_INFINITY
           ? Deferred.await(changed)
@@ -248,7 +258,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
 
     // Every operation first sees the queue as of `now`: expired messages are gone, outages checked.
     const at: Effect.Effect<number, FallbackQueue.FallbackQueueError> = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* currentMillis
       expire(now)
       if (outage !== undefined && outage.until !== undefined && now >= outage.until) outage = undefined
       if (outage !== undefined) {
@@ -414,10 +424,10 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
           `Value ${waitTimeSeconds} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided.`
         )
       }
-      const deadline = (yield* Clock.currentTimeMillis) + waitTimeSeconds * 1000
+      const deadline = (yield* currentMillis) + waitTimeSeconds * 1000
       while (true) {
         const received = yield* receiveNow(receiveOptions)
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* currentMillis
         if (received.length > 0 || now >= deadline) return received
         yield* awaitVisible(deadline - now)
       }
@@ -481,7 +491,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     })
 
     const observe = <A>(f: (now: number) => A): Effect.Effect<A> =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
+      Effect.map(currentMillis, (now) => {
         expire(now)
         return f(now)
       })

@@ -15,7 +15,7 @@
  * - records older than the retention period are trimmed and can no longer be read.
  *
  * Time comes from Effect's `Clock` and randomness from Effect's `Random`, both taken from the calling
- * fiber, so a test under `TestClock`/`TestRandom` (or a seeded `Random`) is deterministic.
+ * fiber, so a test under `TestClock` with a seeded `Random` (`Random.withSeed`) is deterministic.
  */
 import { createHash } from "node:crypto"
 import { RecordStream } from "@spillway/core"
@@ -55,7 +55,7 @@ export interface ReadResult {
 }
 
 /** When an injected fault ends: after a duration from now, at an epoch-millisecond instant, or (omitted) when cleared. */
-export type FaultWindow = { readonly for: Duration.DurationInput } | { readonly until: number }
+export type FaultWindow = { readonly for: Duration.Input } | { readonly until: number }
 
 /** Decides, per entry, whether to fail it; `undefined` lets the entry through. */
 export type EntryFailureInjector = (
@@ -112,7 +112,7 @@ export interface Service extends RecordStream.Service {
   readonly stats: Effect.Effect<Stats>
 }
 
-export class MemoryStream extends Context.Tag("spillway/memory/MemoryStream")<MemoryStream, Service>() {}
+export class MemoryStream extends Context.Service<MemoryStream, Service>()("spillway/memory/MemoryStream") {}
 
 /** 2^128: the size of the Kinesis hash key space. */
 export const hashKeySpace = 1n << 128n
@@ -163,7 +163,7 @@ type Injector = (
 const positiveInteger = (option: string, value: number): Effect.Effect<number> =>
   Number.isInteger(value) && value > 0
     ? Effect.succeed(value)
-    : Effect.dieMessage(`MemoryStream: option ${option} must be a positive integer, got ${value}`)
+    : Effect.die(new Error(`MemoryStream: option ${option} must be a positive integer, got ${value}`))
 
 const streamError = (reason: RecordStream.ErrorReason, message: string) =>
   new RecordStream.RecordStreamError({ reason, message })
@@ -192,7 +192,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
     for (const description of descriptions) {
       // A random starting point per shard: the same digits on two shards would hide bugs that key
       // dedup on the sequence number alone instead of (shardId, sequenceNumber).
-      const offset = yield* Random.nextIntBetween(0, 1_000_000_000)
+      const offset = yield* Random.nextIntBetween(0, 1_000_000_000, { halfOpen: true })
       shards.push({
         description,
         start: BigInt(description.startingHashKey),
@@ -252,7 +252,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         ? Number.POSITIVE_INFINITY
         : "until" in window
           ? window.until
-          : now + Duration.toMillis(Duration.decode(window.for))
+          : now + Duration.toMillis(Duration.fromInputUnsafe(window.for))
 
     /** Fails when an injected outage covers `now`; every data-plane call goes through it. */
     const checkOutage = (now: number): Effect.Effect<void, RecordStream.RecordStreamError> => {
@@ -320,7 +320,9 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         inject === undefined
           ? entries.map(() => undefined)
           : yield* Effect.forEach(entries, (entry, index) => inject(entry, index))
-      const gaps = yield* Effect.forEach(entries, () => Random.nextIntBetween(1, maxSequenceGap))
+      const gaps = yield* Effect.forEach(entries, () =>
+        Random.nextIntBetween(1, maxSequenceGap, { halfOpen: true })
+      )
       return yield* Effect.sync(() => {
         trim(now)
         const second = Math.floor(now / 1000)

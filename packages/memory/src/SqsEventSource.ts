@@ -16,7 +16,7 @@
  * changes nothing observable and keeps long `TestClock.adjust` calls cheap.
  */
 import type { LambdaEvents } from "@spillway/core"
-import { Cause, Clock, Duration, Effect, Exit, type Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Result, type Scope } from "effect"
 import type * as MemoryQueue from "./MemoryQueue.js"
 
 export interface Config {
@@ -119,7 +119,7 @@ const validate = (queue: MemoryQueue.Handle, config: Config): Effect.Effect<Vali
         queueArn: config.queueArn ?? queue.queueArn,
         region: config.region ?? queue.region
       })
-    : Effect.dieMessage(`SqsEventSource: ${problem}`)
+    : Effect.die(new Error(`SqsEventSource: ${problem}`))
 }
 
 /** The event entry Lambda builds for a received message (§3.5): every attribute is a string. */
@@ -200,16 +200,17 @@ export const start = <R>(
       let deadline = Number.POSITIVE_INFINITY
       while (true) {
         const wanted = Math.min(10, settings.batchSize - batch.length)
-        const received = yield* Effect.either(queue.receive({ maxMessages: wanted }))
-        if (received._tag === "Left") {
+        const received = yield* Effect.result(queue.receive({ maxMessages: wanted }))
+        if (Result.isFailure(received)) {
           counters.queueErrors += 1
           yield* Effect.sleep(Duration.millis(settings.pollIntervalMillis))
           continue
         }
-        const now = yield* Clock.currentTimeMillis
-        if (batch.length === 0 && received.right.length > 0) deadline = now + settings.windowMillis
+        // Whole milliseconds, as the queue keeps time, so the window's waits are whole milliseconds too.
+        const now = Math.floor(yield* Clock.currentTimeMillis)
+        if (batch.length === 0 && received.success.length > 0) deadline = now + settings.windowMillis
         let full = false
-        for (const message of received.right) {
+        for (const message of received.success) {
           const record = toEventRecord(message, context)
           const bytes = Buffer.byteLength(JSON.stringify(record), "utf8")
           if (full || (batch.length > 0 && payloadBytes + bytes > maxPayloadBytes)) {
@@ -223,7 +224,7 @@ export const start = <R>(
         }
         if (full || batch.length >= settings.batchSize || (batch.length > 0 && now >= deadline)) return batch
         // A receive that filled its request may have left more behind: ask again at once.
-        if (received.right.length < wanted) {
+        if (received.success.length < wanted) {
           // An idle poller waits for the queue's next event rather than re-polling every 20 s as
           // Lambda's long polls do: the empty receives in between change nothing.
           yield* queue.awaitVisible(batch.length === 0 ? Number.POSITIVE_INFINITY : deadline - now)
@@ -235,9 +236,9 @@ export const start = <R>(
       settings.functionTimeoutSeconds === undefined
         ? handlerEffect
         : handlerEffect.pipe(
-            Effect.timeoutFail({
+            Effect.timeoutOrElse({
               duration: Duration.seconds(settings.functionTimeoutSeconds),
-              onTimeout: () => "Task timed out"
+              orElse: () => Effect.fail("Task timed out")
             })
           )
 
@@ -269,7 +270,7 @@ export const start = <R>(
       const exit = yield* Effect.exit(invoke(Effect.suspend(() => handler({ Records: records }))))
       counters.inFlightBatches -= 1
       if (Exit.isFailure(exit)) {
-        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
+        if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
         // Nothing deleted: the batch comes back after the visibility timeout.
         counters.errors += 1
         return

@@ -3,7 +3,8 @@
  * settling the pipeline, and running effects that sleep (retry backoff, latency) while the clock
  * moves. Shared by this package's tests and the CLI's.
  */
-import { Duration, Effect, Fiber, TestClock } from "effect"
+import { Duration, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import type { Pipeline } from "./MemoryPipeline.js"
 
 /** The key `MemoryPipeline.defaultApiKeys` accepts. */
@@ -27,10 +28,10 @@ export const records = (n: number, prefix = "r") =>
  */
 export const settle = (
   pipeline: Pipeline,
-  options: { readonly step?: Duration.DurationInput; readonly max?: Duration.DurationInput } = {}
+  options: { readonly step?: Duration.Input; readonly max?: Duration.Input } = {}
 ): Effect.Effect<Duration.Duration, string> =>
   Effect.gen(function* () {
-    const step = Duration.decode(options.step ?? "250 millis")
+    const step = Duration.fromInputUnsafe(options.step ?? "250 millis")
     const max = Duration.toMillis(options.max ?? "30 minutes")
     let elapsed = 0
     let idleInARow = 0
@@ -45,12 +46,9 @@ export const settle = (
   })
 
 /** Runs `effect` in a fiber while moving the test clock in `step`s, for effects that sleep. */
-export const whileClockRuns = <A, E>(
-  effect: Effect.Effect<A, E>,
-  step: Duration.DurationInput = "100 millis"
-) =>
+export const whileClockRuns = <A, E>(effect: Effect.Effect<A, E>, step: Duration.Input = "100 millis") =>
   Effect.gen(function* () {
-    const fiber = yield* Effect.fork(effect)
-    while (fiber.unsafePoll() === null) yield* TestClock.adjust(step)
+    const fiber = yield* Effect.forkChild(effect)
+    while (fiber.pollUnsafe() === undefined) yield* TestClock.adjust(step)
     return yield* Fiber.join(fiber)
   })

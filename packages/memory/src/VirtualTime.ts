@@ -1,63 +1,42 @@
 /**
- * Virtual time for simulations: Effect's `TestContext` (`TestClock`, `TestRandom`, …), made fast.
+ * Virtual time for simulations: every run on its own `TestClock`, starting at 0, that waits for
+ * each woken fiber however long it runs.
  *
- * Why this exists: before `TestClock.adjust` wakes each sleeping fiber it waits for the fibers
- * that are running to settle, by yielding to the event loop with `setTimeout(0)` (a few times per
- * wake-up). Under Effect's default scheduler that is what lets every fiber step already queued —
- * on microtasks, or on a `setTimeout` after a long run of steps — run before the clock moves on.
- * It costs at least a millisecond of real time per wake-up, and a ten-minute simulation wakes
- * thousands of sleeps (polls, writes, retries, client ticks): most of its wall time was spent
- * idle in those timers.
+ * `provide` builds Effect's `TestClock.layer` afresh for each effect it is given, so two runs (or
+ * a run inside a test that has its own clock) never share a clock, and sleeps, timeouts, retries
+ * and schedules only move when the run calls `TestClock.adjust`. Randomness is not part of it: a
+ * run that must repeat seeds its own `Random` (`Random.withSeed`).
  *
- * What it does instead: it runs the effect on a scheduler that executes every fiber step on the
- * microtask queue (Effect's `MixedScheduler` never falling back to `setTimeout`), and lets the
- * clock yield with `setImmediate`. Node runs an immediate only once the microtask queue is empty,
- * so when the clock moves on, every fiber step that was queued has run and every fiber is waiting
- * on a timer, a deferred or I/O — at least what the `setTimeout(0)` guaranteed, in microseconds.
- * The order of wake-ups is `TestClock`'s own. Tests compare it with the stock clock: a 20-fiber
- * program (`test/VirtualTime.test.ts`) and whole simulator scenarios (the CLI's
- * `simulate.test.ts`) give the same results, byte for byte.
+ * The order of wake-ups is `TestClock`'s: earliest instant first, equal instants in the order the
+ * sleeps began, each woken fiber (and every fiber it resumes or forks) running until it suspends
+ * before the next sleep wakes. `test/VirtualTime.test.ts` checks that order against a model of
+ * the clock on a 20-fiber program.
  *
- * The clock's yield lives in a private field of Effect's `TestClock` implementation. If a later
- * Effect renames it, `provide` leaves the clock as it is: slower, same results (`isFast` says
- * which, and a test checks it).
+ * The one setting: `TestClock` stops waiting for a woken fiber that has not suspended after its
+ * `warningDelay` of real time (1 s by default), logs a warning and moves on; from then on the run
+ * depends on the speed of the machine. Here the clock waits up to `patience` (a minute) instead,
+ * so a seeded simulation with large backlogs gives the same result on a slow machine as on a
+ * fast one. A fiber that never suspends while the clock stands still (a loop polling the clock
+ * for a time it cannot reach) stalls a run by that much per wake-up, with the clock's warning.
  *
- * Not for effects that must interleave with real I/O while they run: the microtask scheduler
- * never yields to the event loop while a fiber has work.
+ * Why there is no speed-up any more: on Effect 3 this module replaced `TestClock`'s wait between
+ * wake-ups (a few `setTimeout(0)`, at least a real millisecond per sleep woken) by a microtask
+ * scheduler and a `setImmediate`, set on a private field of the clock. Effect 4's `TestClock`
+ * waits for a woken fiber by counting the scheduler tasks the wake-up started, and the tasks
+ * those start, until none is left, and its scheduler yields with `setImmediate`: what the old
+ * hack bought, done by the clock itself. Measured on Node 24 (one fiber sleeping 1 s 10,000
+ * times): Effect 3's stock clock 44 s with one `adjust` (85 s with an `adjust` per sleep), the
+ * old fast path 1.9 s (8.8 s); Effect 4's `TestClock.layer()` 0.08–0.16 s (0.24–0.37 s). Fiber
+ * steps run on Effect's usual scheduler, so a run may interleave with real I/O.
  */
-import { Effect, Scheduler, TestClock, TestContext, type TestServices } from "effect"
+import { Duration, Effect } from "effect"
+import { TestClock } from "effect/testing"
 
-/** Fiber steps on microtasks only: no `setTimeout` after a long run of steps. */
-const microtaskScheduler = new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
+/** How long, in real time, the clock waits for a woken fiber to suspend before it moves on. */
+export const patience: Duration.Duration = Duration.minutes(1)
 
-const waitForIdle = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
-
-const privateWaitField = "yieldTimer"
-
-const speedUp = (clock: TestClock.TestClock) =>
-  Effect.sync(() => {
-    if (privateWaitField in clock) {
-      ;(clock as unknown as Record<string, unknown>)[privateWaitField] = waitForIdle
-    }
-  })
-
-/** Whether `provide` found the clock's wait to replace (false means it runs at stock speed). */
-export const isFast: Effect.Effect<boolean, never, never> = TestClock.testClockWith((clock) =>
-  Effect.succeed(privateWaitField in clock)
-).pipe(Effect.provide(TestContext.TestContext))
-
-/**
- * Runs `effect` with a fresh `TestContext` (its own `TestClock` at 0, `TestRandom`, …) and the fast
- * wait described above.
- */
+/** Runs `effect` on a fresh `TestClock` at 0 that waits `patience` for woken fibers (see the module header). */
 export const provide = <A, E, R>(
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, Exclude<R, TestServices.TestServices>> =>
-  TestClock.testClockWith(speedUp).pipe(
-    Effect.zipRight(effect),
-    Effect.withScheduler(microtaskScheduler),
-    Effect.provide(TestContext.TestContext)
-  )
+): Effect.Effect<A, E, Exclude<R, TestClock.TestClock>> =>
+  Effect.provide(effect, TestClock.layer({ warningDelay: patience }))

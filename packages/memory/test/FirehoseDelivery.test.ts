@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Archive, type RecordStream, Telemetry } from "@spillway/core"
-import { Clock, Effect, Either, FastCheck, Fiber, TestClock } from "effect"
+import { Arbitrary, Clock, Effect, Fiber, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import * as FirehoseDelivery from "../src/FirehoseDelivery.js"
 import * as MemoryArchive from "../src/MemoryArchive.js"
 import * as MemoryPipeline from "../src/MemoryPipeline.js"
@@ -15,6 +16,10 @@ import { apiKey, records as clientRecords, settle } from "./pipeline/harness.js"
 
 const encoder = new TextEncoder()
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
+
+/** Integers from `min` to `max`, both included. */
+const integerIn = (min: number, max: number) =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })))
 
 /** A payload that starts with `id` and is `size` bytes long (at least the id). */
 const payload = (id: string, size = id.length) => `${id}${"x".repeat(Math.max(0, size - id.length))}`
@@ -67,7 +72,7 @@ const put = (stream: MemoryStream.Service, payloads: ReadonlyArray<string>, keys
         (o): o is RecordStream.PutOutcome & { _tag: "Failed" } => o._tag === "Failed"
       )
       if (failed.length > 0)
-        return yield* Effect.dieMessage(`test setup: ${failed.length} entries not stored`)
+        return yield* Effect.die(new Error(`test setup: ${failed.length} entries not stored`))
     }
   })
 
@@ -100,7 +105,7 @@ const expectEachOnce = (archived: ReadonlyArray<string>, sent: ReadonlyArray<str
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
 
 describe("FirehoseDelivery buffering", () => {
-  it.scoped("delivers nothing before the buffering interval, then one object once it elapses", () =>
+  it.effect("delivers nothing before the buffering interval, then one object once it elapses", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery, written } = yield* setup({ bufferingIntervalSeconds: 60 })
       const putAt = yield* Clock.currentTimeMillis
@@ -135,7 +140,7 @@ describe("FirehoseDelivery buffering", () => {
     })
   )
 
-  it.scoped("files an object holding records of two hours under the hour of its oldest record", () =>
+  it.effect("files an object holding records of two hours under the hour of its oldest record", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(Date.parse("2026-11-24T10:59:30.000Z"))
       const { stream, archive } = yield* setup({ bufferingIntervalSeconds: 60 })
@@ -150,7 +155,7 @@ describe("FirehoseDelivery buffering", () => {
     })
   )
 
-  it.scoped("with a zero interval delivers at the next poll", () =>
+  it.effect("with a zero interval delivers at the next poll", () =>
     Effect.gen(function* () {
       const { stream, archive } = yield* setup({ bufferingIntervalSeconds: 0 })
       yield* put(stream, ["a", "b"])
@@ -159,7 +164,7 @@ describe("FirehoseDelivery buffering", () => {
     })
   )
 
-  it.scoped("delivers when the buffer reaches bufferingSizeBytes, long before the interval", () =>
+  it.effect("delivers when the buffer reaches bufferingSizeBytes, long before the interval", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery } = yield* setup({
         bufferingIntervalSeconds: 120,
@@ -182,7 +187,7 @@ describe("FirehoseDelivery buffering", () => {
     })
   )
 
-  it.scoped("keeps objects within bufferingSizeBytes, records and their newlines counted", () =>
+  it.effect("keeps objects within bufferingSizeBytes, records and their newlines counted", () =>
     Effect.gen(function* () {
       const { stream, archive } = yield* setup({ bufferingIntervalSeconds: 900, bufferingSizeBytes: 1000 })
       // Ten 100-byte records hold exactly 1,000 bytes of data, and 1,010 once each ends with a newline.
@@ -198,18 +203,15 @@ describe("FirehoseDelivery buffering", () => {
     })
   )
 
-  it.scoped.prop(
+  it.effect.prop(
     "cuts any buffer into objects within bufferingSizeBytes, a larger record alone, each record once in order",
     {
-      // Mostly small records, so objects fill up to within a few bytes of the limit.
-      sizes: FastCheck.array(
-        FastCheck.oneof(
-          { arbitrary: FastCheck.integer({ min: 1, max: 20 }), weight: 4 },
-          { arbitrary: FastCheck.integer({ min: 1, max: 1500 }), weight: 1 }
-        ),
+      // Mostly small records (four in five), so objects fill up to within a few bytes of the limit.
+      sizes: Arbitrary.array(
+        Arbitrary.flatMap(integerIn(1, 5), (pick) => (pick <= 4 ? integerIn(1, 20) : integerIn(1, 1500))),
         { minLength: 1, maxLength: 80 }
       ),
-      limit: FastCheck.integer({ min: 1, max: 2000 })
+      limit: integerIn(1, 2000)
     },
     ({ sizes, limit }) =>
       Effect.gen(function* () {
@@ -232,12 +234,12 @@ describe("FirehoseDelivery buffering", () => {
           sent
         )
       }),
-    { fastCheck: { numRuns: 40 } }
+    { arbitrary: { runs: 40 } }
   )
 })
 
 describe("FirehoseDelivery completeness and order", () => {
-  it.scoped("delivers every record of several shards exactly once, in sequence order per shard", () =>
+  it.effect("delivers every record of several shards exactly once, in sequence order per shard", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery, written } = yield* setup(
         { bufferingIntervalSeconds: 5, bufferingSizeBytes: 4096 },
@@ -291,7 +293,7 @@ describe("FirehoseDelivery completeness and order", () => {
 })
 
 describe("FirehoseDelivery under faults", () => {
-  it.scoped("retries through an archive outage, reading nothing meanwhile; nothing lost or duplicated", () =>
+  it.effect("retries through an archive outage, reading nothing meanwhile; nothing lost or duplicated", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery, failedWrites } = yield* setup({
         bufferingIntervalSeconds: 10,
@@ -325,7 +327,7 @@ describe("FirehoseDelivery under faults", () => {
     })
   )
 
-  it.scoped("a timed archive outage ends by itself, and the delivery resumes", () =>
+  it.effect("a timed archive outage ends by itself, and the delivery resumes", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery } = yield* setup({ bufferingIntervalSeconds: 0 })
       const now = yield* Clock.currentTimeMillis
@@ -340,7 +342,7 @@ describe("FirehoseDelivery under faults", () => {
     })
   )
 
-  it.scoped("counts failed reads during a stream outage, then catches up and delivers everything once", () =>
+  it.effect("counts failed reads during a stream outage, then catches up and delivers everything once", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery } = yield* setup(
         { bufferingIntervalSeconds: 60 },
@@ -369,7 +371,7 @@ describe("FirehoseDelivery under faults", () => {
 })
 
 describe("FirehoseDelivery when delivery is cut short or refused for good", () => {
-  it.scoped(
+  it.effect(
     "a flush interrupted between objects writes nothing twice; the next flush delivers the rest",
     () =>
       Effect.gen(function* () {
@@ -378,7 +380,7 @@ describe("FirehoseDelivery when delivery is cut short or refused for good", () =
         // Each write takes a second, so an interruption lands between objects.
         const slow: Archive.Service = {
           ...archive,
-          write: (records) => Effect.zipRight(Effect.sleep("1 second"), archive.write(records))
+          write: (records) => Effect.andThen(Effect.sleep("1 second"), archive.write(records))
         }
         const delivery = yield* FirehoseDelivery.start(stream, slow, {
           bufferingIntervalSeconds: 900,
@@ -387,14 +389,14 @@ describe("FirehoseDelivery when delivery is cut short or refused for good", () =
         const sent = ids("cut", 100).map((id) => payload(id, 95))
         yield* put(stream, sent, 1)
 
-        const flushing = yield* Effect.fork(delivery.flush)
+        const flushing = yield* Effect.forkChild(delivery.flush)
         yield* TestClock.adjust("3500 millis")
         yield* Fiber.interrupt(flushing)
         const cut = yield* delivery.counters
         expect(cut.objectsDelivered).toBeGreaterThan(0)
         expect(cut.buffered).toBe(100 - cut.recordsDelivered)
 
-        const finishing = yield* Effect.fork(delivery.flush)
+        const finishing = yield* Effect.forkChild(delivery.flush)
         yield* TestClock.adjust("1 minute")
         yield* Fiber.join(finishing)
         const done = yield* delivery.counters
@@ -404,7 +406,7 @@ describe("FirehoseDelivery when delivery is cut short or refused for good", () =
       })
   )
 
-  it.scoped(
+  it.effect(
     "after a permanent refusal it stops reading, says why, and resumes once the archive accepts",
     () =>
       Effect.gen(function* () {
@@ -445,7 +447,7 @@ describe("FirehoseDelivery when delivery is cut short or refused for good", () =
 })
 
 describe("FirehoseDelivery and records the framing cannot hold", () => {
-  it.scoped(
+  it.effect(
     "sets an empty record and one with a newline aside, with where they are, and archives the rest",
     () =>
       Effect.gen(function* () {
@@ -482,7 +484,7 @@ describe("FirehoseDelivery and records the framing cannot hold", () => {
 })
 
 describe("FirehoseDelivery flush and isCaughtUp", () => {
-  it.scoped("flush reads to the tip and delivers the buffer at once, without waiting", () =>
+  it.effect("flush reads to the tip and delivers the buffer at once, without waiting", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery } = yield* setup({ bufferingIntervalSeconds: 900 })
       const read = ids("read", 20)
@@ -509,7 +511,7 @@ describe("FirehoseDelivery flush and isCaughtUp", () => {
     })
   )
 
-  it.scoped("flush reads past GetRecords' 10,000-record page to the tip of a shard", () =>
+  it.effect("flush reads past GetRecords' 10,000-record page to the tip of a shard", () =>
     Effect.gen(function* () {
       const { stream, archive, delivery } = yield* setup(
         { bufferingIntervalSeconds: 900 },
@@ -523,7 +525,7 @@ describe("FirehoseDelivery flush and isCaughtUp", () => {
     })
   )
 
-  it.scoped("isCaughtUp is true for an empty stream, false while records are unread, true once read", () =>
+  it.effect("isCaughtUp is true for an empty stream, false while records are unread, true once read", () =>
     Effect.gen(function* () {
       const { stream, delivery } = yield* setup(
         { bufferingIntervalSeconds: 900 },
@@ -552,7 +554,7 @@ describe("FirehoseDelivery configuration", () => {
       return yield* FirehoseDelivery.start(stream, archive, config)
     })
 
-  it.scoped.each<[FirehoseDelivery.Config, string]>([
+  it.effect.each<[FirehoseDelivery.Config, string]>([
     [{ bufferingIntervalSeconds: 901 }, "bufferingIntervalSeconds"],
     [{ bufferingIntervalSeconds: -1 }, "bufferingIntervalSeconds"],
     [{ bufferingIntervalSeconds: Number.NaN }, "bufferingIntervalSeconds"],
@@ -569,7 +571,7 @@ describe("FirehoseDelivery configuration", () => {
     })
   )
 
-  it.scoped("accepts the ends of Firehose's ranges", () =>
+  it.effect("accepts the ends of Firehose's ranges", () =>
     Effect.gen(function* () {
       yield* start({ bufferingIntervalSeconds: 0, bufferingSizeBytes: 128 * 1024 * 1024 })
       yield* start({ bufferingIntervalSeconds: 900, bufferingSizeBytes: 1 })
@@ -578,7 +580,7 @@ describe("FirehoseDelivery configuration", () => {
 })
 
 describe("FirehoseDelivery in MemoryPipeline", () => {
-  it.scoped(
+  it.effect(
     "backs up every accepted record exactly once, including those that went through the fallback queue",
     () =>
       Effect.gen(function* () {
@@ -610,9 +612,9 @@ describe("FirehoseDelivery in MemoryPipeline", () => {
         for (const key of keys) {
           for (const data of yield* pipeline.archive.read(key)) {
             const envelope = Telemetry.decodeEnvelope(data)
-            if (Either.isLeft(envelope)) return yield* Effect.dieMessage(envelope.left.reason)
-            expect(envelope.right.tenant).toBe("demo")
-            archivedIds.push(envelope.right.record.id)
+            if (Result.isFailure(envelope)) return yield* Effect.die(new Error(envelope.failure.reason))
+            expect(envelope.success.tenant).toBe("demo")
+            archivedIds.push(envelope.success.record.id)
           }
         }
         expectEachOnce(

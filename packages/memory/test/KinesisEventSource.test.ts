@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { LambdaEvents, type OnFailure, type RecordStream } from "@spillway/core"
-import { Clock, type Duration, Effect, Schema, TestClock } from "effect"
+import { Clock, Duration, Effect, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import * as KinesisEventSource from "../src/KinesisEventSource.js"
 import * as MemoryFailureDestination from "../src/MemoryFailureDestination.js"
 import * as MemoryStream from "../src/MemoryStream.js"
+import * as VirtualTime from "../src/VirtualTime.js"
 
 const text = (value: string) => new TextEncoder().encode(value)
 const payloadOf = (record: LambdaEvents.KinesisEventRecord) =>
@@ -27,7 +29,7 @@ const write = (stream: MemoryStream.Service, payloads: ReadonlyArray<string>, pa
 /** Advances the TestClock step by step until the mapping has caught up with every shard. */
 const drain = (
   source: KinesisEventSource.EventSource,
-  options: { readonly step?: Duration.DurationInput; readonly maxSteps?: number } = {}
+  options: { readonly step?: Duration.Input; readonly maxSteps?: number } = {}
 ) =>
   Effect.gen(function* () {
     const maxSteps = options.maxSteps ?? 10_000
@@ -35,7 +37,7 @@ const drain = (
       if (yield* source.isIdle) return step
       yield* TestClock.adjust(options.step ?? "1 second")
     }
-    return yield* Effect.dieMessage(`event source still busy after ${maxSteps} steps`)
+    return yield* Effect.die(new Error(`event source still busy after ${maxSteps} steps`))
   })
 
 /** A handler that remembers every event, and fails whenever `fails` says so. */
@@ -59,7 +61,7 @@ const sequencesOf = (
 ) => invocations.flatMap((invocation) => invocation.records.map((record) => record.kinesis.sequenceNumber))
 
 describe("KinesisEventSource delivery", () => {
-  it.scoped("delivers every record once, in sequence order per shard, one batch in flight per shard", () =>
+  it.effect("delivers every record once, in sequence order per shard, one batch in flight per shard", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 4 })
       let inFlight = new Map<string, number>()
@@ -124,7 +126,7 @@ describe("KinesisEventSource delivery", () => {
     })
   )
 
-  it.scoped("cuts batches at batchSize and polls again at once after a full batch", () =>
+  it.effect("cuts batches at batchSize and polls again at once after a full batch", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       yield* write(
@@ -148,7 +150,7 @@ describe("KinesisEventSource delivery", () => {
     })
   )
 
-  it.scoped("waits up to the batching window for a batch to fill, but not when it is full", () =>
+  it.effect("waits up to the batching window for a batch to fill, but not when it is full", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       const { handler, invocations } = recordingHandler()
@@ -187,7 +189,35 @@ describe("KinesisEventSource delivery", () => {
     })
   )
 
-  it.scoped("keeps each event under Lambda's 6 MB payload limit", () =>
+  it.effect(
+    "closes the batching window on time when the clock stands at a fraction of a millisecond",
+    () =>
+      // On `VirtualTime`, which waits for a woken poller: one spinning would stall the test.
+      VirtualTime.provide(
+        Effect.gen(function* () {
+          // Jittered retries leave the clock at fractions of a millisecond. At 0.1 + 0.04 ms, with
+          // a 2 s window polled every second, the rest of the window measured in fractional
+          // milliseconds comes out a fraction of a nanosecond short: a sleep of no time at all.
+          yield* TestClock.adjust(Duration.millis(0.1))
+          yield* TestClock.adjust(Duration.millis(0.04))
+          const stream = yield* MemoryStream.make({ shardCount: 1 })
+          const { handler, invocations } = recordingHandler()
+          yield* write(stream, ["a"])
+          yield* KinesisEventSource.start(stream, handler, {
+            startingPosition: "TRIM_HORIZON",
+            maximumBatchingWindowInSeconds: 2
+          })
+          yield* TestClock.adjust("1999 millis")
+          expect(invocations).toHaveLength(0)
+          yield* TestClock.adjust("1 millis")
+          expect(invocations.map((invocation) => invocation.records.length)).toEqual([1])
+          expect(invocations[0]!.at).toBeCloseTo(2000.14, 9)
+        })
+      ),
+    15_000
+  )
+
+  it.effect("keeps each event under Lambda's 6 MB payload limit", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       // 700 KB per record and 1 MiB/s per shard: one record per second.
@@ -210,7 +240,7 @@ describe("KinesisEventSource delivery", () => {
     })
   )
 
-  it.scoped("starts at the tip with LATEST", () =>
+  it.effect("starts at the tip with LATEST", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 2 })
       yield* write(stream, ["old-1", "old-2"])
@@ -225,7 +255,7 @@ describe("KinesisEventSource delivery", () => {
     })
   )
 
-  it.scoped("keeps polling through a stream outage and catches up afterwards", () =>
+  it.effect("keeps polling through a stream outage and catches up afterwards", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       yield* write(stream, ["r0", "r1", "r2"])
@@ -251,7 +281,7 @@ describe("KinesisEventSource poison records", () => {
   const containsPoison = (event: LambdaEvents.KinesisEvent) =>
     event.Records.some((record) => payloadOf(record) === "poison")
 
-  it.scoped(
+  it.effect(
     "with bisection, partial responses and 2 retries: isolates the poison record, reports it and moves on",
     () =>
       Effect.gen(function* () {
@@ -318,7 +348,7 @@ describe("KinesisEventSource poison records", () => {
       })
   )
 
-  it.scoped(
+  it.effect(
     "without bisection or partial responses and infinite retries: the poison batch blocks the shard",
     () =>
       Effect.gen(function* () {
@@ -353,7 +383,7 @@ describe("KinesisEventSource poison records", () => {
       })
   )
 
-  it.scoped("a partial response checkpoints before the lowest failed record and retries only the rest", () =>
+  it.effect("a partial response checkpoints before the lowest failed record and retries only the rest", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       const destination = yield* MemoryFailureDestination.make
@@ -467,7 +497,7 @@ describe("KinesisEventSource partial batch responses", () => {
     })
   )
 
-  it.scoped("ignores batchItemFailures when ReportBatchItemFailures is off", () =>
+  it.effect("ignores batchItemFailures when ReportBatchItemFailures is off", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       const outcomes = yield* write(stream, ["r0", "r1", "r2"])
@@ -483,7 +513,7 @@ describe("KinesisEventSource partial batch responses", () => {
 })
 
 describe("KinesisEventSource record age", () => {
-  it.scoped(
+  it.effect(
     "gives up on a failing batch once its oldest record is older than maximumRecordAgeInSeconds",
     () =>
       Effect.gen(function* () {
@@ -511,7 +541,7 @@ describe("KinesisEventSource record age", () => {
       })
   )
 
-  it.scoped("discards records that are already too old without invoking the function", () =>
+  it.effect("discards records that are already too old without invoking the function", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       const destination = yield* MemoryFailureDestination.make
@@ -538,7 +568,7 @@ describe("KinesisEventSource record age", () => {
 })
 
 describe("KinesisEventSource on-failure destination", () => {
-  it.scoped(
+  it.effect(
     "keeps the shard blocked while the destination is down, then delivers the record and moves on",
     () =>
       Effect.gen(function* () {
@@ -583,7 +613,7 @@ describe("KinesisEventSource on-failure destination", () => {
 })
 
 describe("KinesisEventSource configuration", () => {
-  it.scoped("refuses values outside the Lambda API ranges, naming the option", () =>
+  it.effect("refuses values outside the Lambda API ranges, naming the option", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })
       const { handler } = recordingHandler()

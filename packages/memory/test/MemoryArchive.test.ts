@@ -6,7 +6,8 @@
 import { gunzipSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { Archive } from "@spillway/core"
-import { Effect, TestClock } from "effect"
+import { Clock, Effect } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryArchive from "../src/MemoryArchive.js"
 
 const at = (iso: string) => Date.parse(iso)
@@ -207,7 +208,7 @@ describe("MemoryArchive outages", () => {
     Effect.gen(function* () {
       const archive = yield* MemoryArchive.make()
       yield* TestClock.adjust("1 minute")
-      const now = yield* TestClock.currentTimeMillis
+      const now = yield* Clock.currentTimeMillis
       yield* archive.startOutage({ until: now + 5000 })
 
       yield* TestClock.adjust(4999)

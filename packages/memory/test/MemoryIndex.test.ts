@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DocumentSink } from "@spillway/core"
-import { Effect, Fiber, Option, Random, TestClock } from "effect"
+import { Effect, Fiber, Random } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryIndex from "../src/MemoryIndex.js"
 
 const index = (id: string, document: Record<string, unknown>): MemoryIndex.BulkAction => ({
@@ -183,7 +184,7 @@ describe("MemoryIndex faults", () => {
           const search = yield* MemoryIndex.make({ rejectionRate: 0.2 })
           const response = yield* search.bulk(actions)
           return { response, count: yield* search.count }
-        }).pipe(Effect.withRandom(Random.make(42)))
+        }).pipe(Random.withSeed(42))
       const { response, count } = yield* run()
       const rejected = statuses(response).filter((s) => s === 429).length
       expect(rejected).toBeGreaterThan(300)
@@ -246,14 +247,14 @@ describe("MemoryIndex faults", () => {
   it.effect("takes the configured latency per request, on the clock", () =>
     Effect.gen(function* () {
       const search = yield* MemoryIndex.make({ bulkLatency: "200 millis" })
-      const request = yield* Effect.fork(search.bulk([index("a", {})]))
+      const request = yield* Effect.forkChild(search.bulk([index("a", {})]))
       yield* TestClock.adjust("199 millis")
-      expect(Option.isNone(yield* Fiber.poll(request))).toBe(true)
+      expect(request.pollUnsafe()).toBeUndefined()
       expect(yield* search.count).toBe(0)
       yield* TestClock.adjust("1 millis")
       expect((yield* Fiber.join(request)).took).toBe(200)
       yield* search.setBulkLatency("1 second")
-      const slower = yield* Effect.fork(search.bulk([index("b", {})]))
+      const slower = yield* Effect.forkChild(search.bulk([index("b", {})]))
       yield* TestClock.adjust("1 second")
       expect((yield* Fiber.join(slower)).took).toBe(1000)
     })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FallbackQueue } from "@spillway/core"
-import { Effect, Fiber, Option, Random, TestClock } from "effect"
+import { Duration, Effect, Fiber, Random } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryQueue from "../src/MemoryQueue.js"
 
 const entries = (n: number, body = (i: number) => `message-${i}`) =>
@@ -95,7 +96,7 @@ describe("MemoryQueue.send", () => {
         Effect.gen(function* () {
           const queue = yield* MemoryQueue.make()
           return sentIds(yield* queue.send(entries(3)))
-        }).pipe(Effect.withRandom(Random.make("seed")))
+        }).pipe(Random.withSeed("seed"))
       const first = yield* run()
       expect(yield* run()).toEqual(first)
       expect(new Set(first).size).toBe(3)
@@ -167,12 +168,28 @@ describe("MemoryQueue.receive", () => {
 })
 
 describe("MemoryQueue long polling", () => {
+  it.effect("waits in whole milliseconds, so a wait shorter than a nanosecond still waits", () =>
+    Effect.gen(function* () {
+      const queue = yield* MemoryQueue.make()
+      // Jittered retries leave the clock at fractions of a millisecond, and the rest of a deadline
+      // measured on it can be a fraction of a nanosecond: Effect's `Duration` rounds that to no
+      // wait, and a poller would ask again at once, for as long as the clock stands still.
+      yield* TestClock.adjust(Duration.millis(0.14))
+      const waiting = yield* Effect.forkChild(queue.awaitVisible(1e-9))
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      expect(waiting.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(waiting)
+    })
+  )
+
   it.effect("answers a waiting receive as soon as a message is sent", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
-      const waiting = yield* Effect.fork(queue.receive({ maxMessages: 10, waitTimeSeconds: 20 }))
+      const waiting = yield* Effect.forkChild(queue.receive({ maxMessages: 10, waitTimeSeconds: 20 }))
       yield* TestClock.adjust("5 seconds")
-      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      expect(waiting.pollUnsafe()).toBeUndefined()
       yield* queue.send([{ id: "a", body: "late" }])
       const received = yield* Fiber.join(waiting)
       expect(received.map((m) => [m.body, m.firstReceivedAt])).toEqual([["late", 5000]])
@@ -182,14 +199,14 @@ describe("MemoryQueue long polling", () => {
   it.effect("answers empty after the wait, and when an in-flight message's timeout ends", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ visibilityTimeoutSeconds: 30 })
-      const empty = yield* Effect.fork(queue.receive({ maxMessages: 1, waitTimeSeconds: 20 }))
+      const empty = yield* Effect.forkChild(queue.receive({ maxMessages: 1, waitTimeSeconds: 20 }))
       yield* TestClock.adjust("20 seconds")
       expect(yield* Fiber.join(empty)).toEqual([])
 
       yield* queue.send([{ id: "a", body: "x" }])
       yield* queue.receive({ maxMessages: 1 })
       yield* TestClock.adjust("15 seconds")
-      const again = yield* Effect.fork(queue.receive({ maxMessages: 1, waitTimeSeconds: 20 }))
+      const again = yield* Effect.forkChild(queue.receive({ maxMessages: 1, waitTimeSeconds: 20 }))
       yield* TestClock.adjust("15 seconds")
       expect((yield* Fiber.join(again)).map((m) => m.receiveCount)).toEqual([2])
       expect((yield* Effect.flip(queue.receive({ maxMessages: 1, waitTimeSeconds: 21 }))).message).toContain(

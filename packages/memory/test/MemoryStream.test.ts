@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
-import { Effect, Either, Random, TestClock } from "effect"
+import { Effect, Random, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryStream from "../src/MemoryStream.js"
 
 const entry = (partitionKey: string, data: string | number = "x"): RecordStream.PutEntry => ({
@@ -27,8 +28,8 @@ const keyFor = (shardId: string, shardCount: number, prefix = "key") => {
   for (let i = 0; ; i++) if (expectedShard(`${prefix}-${i}`, shardCount) === shardId) return `${prefix}-${i}`
 }
 
-const reasonOf = <A>(result: Either.Either<A, RecordStream.RecordStreamError>) =>
-  Either.isLeft(result) ? result.left.reason : "succeeded"
+const reasonOf = <A>(result: Result.Result<A, RecordStream.RecordStreamError>) =>
+  Result.isFailure(result) ? result.failure.reason : "succeeded"
 
 describe("MemoryStream routing", () => {
   it("splits the hash space exactly as the Kinesis docs show for two shards", () => {
@@ -140,7 +141,7 @@ describe("MemoryStream whole-call limits", () => {
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make()
       const attempt = (entries: ReadonlyArray<RecordStream.PutEntry>) =>
-        Effect.either(stream.putRecords(entries)).pipe(Effect.map(reasonOf))
+        Effect.result(stream.putRecords(entries)).pipe(Effect.map(reasonOf))
       expect(yield* attempt([])).toBe("InvalidRequest")
       expect(yield* attempt(Array.from({ length: 501 }, (_, i) => entry(`k${i}`)))).toBe("InvalidRequest")
       expect(yield* attempt([entry("k", 1024 * 1024)])).toBe("InvalidRequest") // data + 1 key byte > 1 MiB
@@ -163,13 +164,13 @@ describe("MemoryStream whole-call limits", () => {
       const stream = yield* MemoryStream.make({
         limits: { maxEntriesPerCall: 2, maxBytesPerCall: 100, maxBytesPerRecord: 60 }
       })
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("a"), entry("b"), entry("c")])))).toBe(
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("a"), entry("b"), entry("c")])))).toBe(
         "InvalidRequest"
       )
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("a", 59), entry("b", 59)])))).toBe(
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("a", 59), entry("b", 59)])))).toBe(
         "InvalidRequest"
       )
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("a", 59)])))).toBe("succeeded")
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("a", 59)])))).toBe("succeeded")
     })
   )
 })
@@ -230,7 +231,7 @@ describe("MemoryStream fault injection", () => {
       expect(failures).toBeGreaterThan(100)
       expect(failures).toBeLessThan(300)
       expect(yield* stream.recordCount).toBe(1000 - failures)
-    }).pipe(Effect.withRandom(Random.make("memory-stream-seed")))
+    }).pipe(Random.withSeed("memory-stream-seed"))
   )
 
   it.effect("applies an injector function per entry, in request order", () =>
@@ -268,21 +269,21 @@ describe("MemoryStream fault injection", () => {
         startSequenceNumber: "0",
         endSequenceNumber: record!.sequenceNumber
       }
-      expect(reasonOf(yield* Effect.either(stream.readRange(range)))).toBe("Unavailable")
-      expect(reasonOf(yield* Effect.either(stream.getRecords(record!.shardId, { limit: 10 })))).toBe(
+      expect(reasonOf(yield* Effect.result(stream.readRange(range)))).toBe("Unavailable")
+      expect(reasonOf(yield* Effect.result(stream.getRecords(record!.shardId, { limit: 10 })))).toBe(
         "Unavailable"
       )
       yield* TestClock.adjust("9999 millis")
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("k")])))).toBe("Unavailable")
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("k")])))).toBe("Unavailable")
       yield* TestClock.adjust("1 millis")
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("k")])))).toBe("succeeded")
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("k")])))).toBe("succeeded")
 
       // Without an end, the outage lasts until cleared.
       yield* stream.startOutage()
       yield* TestClock.adjust("1 hour")
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("k")])))).toBe("Unavailable")
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("k")])))).toBe("Unavailable")
       yield* stream.clearFaults
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("k")])))).toBe("succeeded")
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("k")])))).toBe("succeeded")
       expect((yield* stream.stats).rejectedCalls).toBe(5)
       expect(yield* stream.recordCount).toBe(3)
     })
@@ -296,7 +297,7 @@ describe("MemoryStream fault injection", () => {
       expect(error.reason).toBe("Throttled")
       expect(error.isRetryable).toBe(true)
       yield* TestClock.adjust("5 seconds")
-      expect(reasonOf(yield* Effect.either(stream.putRecords([entry("k")])))).toBe("succeeded")
+      expect(reasonOf(yield* Effect.result(stream.putRecords([entry("k")])))).toBe("succeeded")
     })
   )
 })
@@ -321,7 +322,7 @@ describe("MemoryStream reads and retention", () => {
         endSequenceNumber: outcomes[7]!.sequenceNumber
       })
       expect(single.map((record) => record.sequenceNumber)).toEqual([outcomes[7]!.sequenceNumber])
-      const unknown = yield* Effect.either(
+      const unknown = yield* Effect.result(
         stream.readRange({
           shardId: "shardId-000000000009",
           startSequenceNumber: "0",
@@ -329,7 +330,7 @@ describe("MemoryStream reads and retention", () => {
         })
       )
       expect(reasonOf(unknown)).toBe("NotFound")
-      const malformed = yield* Effect.either(
+      const malformed = yield* Effect.result(
         stream.readRange({ shardId, startSequenceNumber: "01", endSequenceNumber: "5" })
       )
       expect(reasonOf(malformed)).toBe("InvalidRequest")
@@ -349,7 +350,7 @@ describe("MemoryStream reads and retention", () => {
       expect(rest.records.map((record) => new TextDecoder().decode(record.data))).toEqual(["r3", "r4"])
       expect(rest.millisBehindLatest).toBe(0)
       expect((yield* stream.shardTips)[shardId]).toBe(rest.records[1]!.sequenceNumber)
-      expect(reasonOf(yield* Effect.either(stream.getRecords(shardId, { limit: 10_001 })))).toBe(
+      expect(reasonOf(yield* Effect.result(stream.getRecords(shardId, { limit: 10_001 })))).toBe(
         "InvalidRequest"
       )
     })
@@ -376,7 +377,7 @@ describe("MemoryStream reads and retention", () => {
       expect(trimmed.isRetryable).toBe(false)
       expect(
         reasonOf(
-          yield* Effect.either(stream.readRange({ ...whole, startSequenceNumber: old[1]!.sequenceNumber }))
+          yield* Effect.result(stream.readRange({ ...whole, startSequenceNumber: old[1]!.sequenceNumber }))
         )
       ).toBe("TrimmedByRetention")
       const kept = yield* stream.readRange({ ...whole, startSequenceNumber: recent[0]!.sequenceNumber })

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { LambdaEvents } from "@spillway/core"
-import { Cause, Effect, Exit, Option, Schema, TestClock } from "effect"
+import { Cause, Effect, Exit, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryQueue from "../src/MemoryQueue.js"
 import * as SqsEventSource from "../src/SqsEventSource.js"
 
@@ -28,7 +29,7 @@ const recording = (
 const bodiesOf = (event: LambdaEvents.SqsEvent | undefined) => event?.Records.map((r) => r.body) ?? []
 
 describe("SqsEventSource outcomes", () => {
-  it.scoped("deletes the whole batch when the handler succeeds", () =>
+  it.effect("deletes the whole batch when the handler succeeds", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
       yield* sendBodies(queue, ["a", "b", "c"])
@@ -42,7 +43,7 @@ describe("SqsEventSource outcomes", () => {
     })
   )
 
-  it.scoped("builds events in Lambda's shape: string attributes and the real MD5 of the body", () =>
+  it.effect("builds events in Lambda's shape: string attributes and the real MD5 of the body", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ queueName: "my-queue", region: "us-east-2" })
       yield* TestClock.adjust("1545082649183 millis")
@@ -74,7 +75,7 @@ describe("SqsEventSource outcomes", () => {
     })
   )
 
-  it.scoped(
+  it.effect(
     "deletes nothing on error: the batch returns after the visibility timeout, then goes to the DLQ",
     () =>
       Effect.gen(function* () {
@@ -108,7 +109,7 @@ describe("SqsEventSource outcomes", () => {
       })
   )
 
-  it.scoped("treats a defect or a throw in the handler as a function error", () =>
+  it.effect("treats a defect or a throw in the handler as a function error", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
       yield* sendBodies(queue, ["a"])
@@ -129,7 +130,7 @@ describe("SqsEventSource outcomes", () => {
     })
   )
 
-  it.scoped("with ReportBatchItemFailures deletes all but the listed messages, which come back", () =>
+  it.effect("with ReportBatchItemFailures deletes all but the listed messages, which come back", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ visibilityTimeoutSeconds: 30 })
       yield* sendBodies(queue, ["a", "poison", "c"])
@@ -152,7 +153,7 @@ describe("SqsEventSource outcomes", () => {
     })
   )
 
-  it.scoped("ignores a failure list when ReportBatchItemFailures is off", () =>
+  it.effect("ignores a failure list when ReportBatchItemFailures is off", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
       yield* sendBodies(queue, ["a", "b"])
@@ -165,7 +166,7 @@ describe("SqsEventSource outcomes", () => {
     })
   )
 
-  it.scoped("fails the whole batch when the failure list names something else than a message of it", () =>
+  it.effect("fails the whole batch when the failure list names something else than a message of it", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ visibilityTimeoutSeconds: 30 })
       yield* sendBodies(queue, ["a", "b"])
@@ -223,7 +224,7 @@ describe("SqsEventSource.interpretResponse", () => {
 })
 
 describe("SqsEventSource batching and configuration", () => {
-  it.scoped("fills a batch beyond 10 within the window, and flushes early when it is full", () =>
+  it.effect("fills a batch beyond 10 within the window, and flushes early when it is full", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ visibilityTimeoutSeconds: 60 })
       yield* sendBodies(
@@ -248,7 +249,7 @@ describe("SqsEventSource batching and configuration", () => {
     })
   )
 
-  it.scoped("shares a backlog among concurrent pollers", () =>
+  it.effect("shares a backlog among concurrent pollers", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
       yield* sendBodies(
@@ -274,7 +275,7 @@ describe("SqsEventSource batching and configuration", () => {
     })
   )
 
-  it.scoped("long-polls: a message sent to an idle mapping is delivered at once", () =>
+  it.effect("long-polls: a message sent to an idle mapping is delivered at once", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
       const { events, handler } = recording(() => Effect.void)
@@ -291,7 +292,7 @@ describe("SqsEventSource batching and configuration", () => {
     })
   )
 
-  it.scoped("counts an invocation running past the function timeout as an error", () =>
+  it.effect("counts an invocation running past the function timeout as an error", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ visibilityTimeoutSeconds: 30 })
       yield* sendBodies(queue, ["slow"])
@@ -304,7 +305,7 @@ describe("SqsEventSource batching and configuration", () => {
     })
   )
 
-  it.scoped("keeps polling through a queue outage", () =>
+  it.effect("keeps polling through a queue outage", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make()
       yield* sendBodies(queue, ["a"])
@@ -317,7 +318,7 @@ describe("SqsEventSource batching and configuration", () => {
     })
   )
 
-  it.scoped("refuses configurations Lambda refuses, with a message naming the parameter", () =>
+  it.effect("refuses configurations Lambda refuses, with a message naming the parameter", () =>
     Effect.gen(function* () {
       const queue = yield* MemoryQueue.make({ visibilityTimeoutSeconds: 30 })
       const cases: ReadonlyArray<readonly [SqsEventSource.Config, string]> = [
@@ -332,7 +333,7 @@ describe("SqsEventSource batching and configuration", () => {
         const exit = yield* Effect.exit(SqsEventSource.start(queue, () => Effect.void, config))
         expect(Exit.isFailure(exit)).toBe(true)
         if (Exit.isFailure(exit)) {
-          const defect = Option.getOrThrow(Cause.dieOption(exit.cause))
+          const defect = Result.getOrThrow(Cause.findDefect(exit.cause))
           expect(String(defect)).toContain(text)
         }
       }

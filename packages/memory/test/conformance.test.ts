@@ -3,7 +3,8 @@
  * on `TestClock`: the same tests the AWS backends pass against kinesalite and fauxqs.
  */
 import { FallbackQueue } from "@spillway/core"
-import { Effect, Layer, TestClock } from "effect"
+import { Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { fallbackQueueSuite, QueueFaults } from "../../core/test/conformance/FallbackQueueSuite.js"
 import { recordStreamSuite, StreamFaults } from "../../core/test/conformance/RecordStreamSuite.js"
 import * as MemoryQueue from "../src/MemoryQueue.js"
@@ -52,7 +53,7 @@ fallbackQueueSuite({
           QueueFaults.of({
             failSends: (inject) => handle.failSends(inject),
             outage: handle.startOutage(),
-            clear: Effect.zipRight(handle.endOutage, handle.failSends(undefined))
+            clear: Effect.andThen(handle.endOutage, handle.failSends(undefined))
           })
         )
       ),

@@ -26,7 +26,7 @@
  */
 import { gunzip } from "node:zlib"
 import { ApiKeys, Collect, type FallbackQueue, type RecordStream } from "@spillway/core"
-import { Cause, Data, Effect } from "effect"
+import { Cause, Data, Effect, Result } from "effect"
 
 export type HeaderValue = string | ReadonlyArray<string> | undefined
 
@@ -163,9 +163,9 @@ export const handle = (
     return Effect.succeed(error(405, "MethodNotAllowed", `${telemetryPath} accepts POST`, { allow: "POST" }))
   }
   return collectRequest(request, options).pipe(
-    Effect.catchAllCause((cause) =>
+    Effect.catchCause((cause) =>
       // An interrupted request is one whose client went away: nobody reads this answer.
-      Cause.isInterruptedOnly(cause)
+      Cause.hasInterruptsOnly(cause)
         ? Effect.succeed(error(400, "UnreadableBody", "request aborted"))
         : Effect.as(
             Effect.logError("collector defect", cause),
@@ -182,10 +182,10 @@ const collectRequest = Effect.fn("CollectorHttp.collect")(function* (
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
   const maxDecodedBytes = options.maxDecodedBytes ?? maxBodyBytes
 
-  const tenant = yield* Effect.either(
+  const tenant = yield* Effect.result(
     (yield* ApiKeys.ApiKeys).authorize(headerValue(request.headers, "x-api-key"))
   )
-  if (tenant._tag === "Left") return unauthorized(tenant.left)
+  if (Result.isFailure(tenant)) return unauthorized(tenant.failure)
 
   const contentType = headerValue(request.headers, "content-type")
   if (!isJsonMediaType(contentType)) {
@@ -205,17 +205,17 @@ const collectRequest = Effect.fn("CollectorHttp.collect")(function* (
   const declaredLength = Number(headerValue(request.headers, "content-length"))
   if (Number.isFinite(declaredLength) && declaredLength > maxBodyBytes) return tooLarge(maxBodyBytes, "")
 
-  const raw = yield* Effect.either(request.readBody(maxBodyBytes))
-  if (raw._tag === "Left") {
-    return raw.left._tag === "BodyTooLarge"
+  const raw = yield* Effect.result(request.readBody(maxBodyBytes))
+  if (Result.isFailure(raw)) {
+    return raw.failure._tag === "BodyTooLarge"
       ? tooLarge(maxBodyBytes, "")
-      : error(400, "UnreadableBody", `the body could not be read: ${raw.left.message}`)
+      : error(400, "UnreadableBody", `the body could not be read: ${raw.failure.message}`)
   }
-  if (raw.right.byteLength > maxBodyBytes) return tooLarge(maxBodyBytes, "")
+  if (raw.success.byteLength > maxBodyBytes) return tooLarge(maxBodyBytes, "")
 
-  let bytes = raw.right
+  let bytes = raw.success
   if (encoding === "gzip") {
-    const inflated = yield* inflate(raw.right, maxDecodedBytes)
+    const inflated = yield* inflate(raw.success, maxDecodedBytes)
     if (inflated._tag === "TooLarge") return tooLarge(maxDecodedBytes, " once decompressed")
     if (inflated._tag === "Invalid")
       return error(400, "InvalidGzip", `the body is not valid gzip: ${inflated.message}`)
@@ -239,14 +239,14 @@ const collectRequest = Effect.fn("CollectorHttp.collect")(function* (
     )
   }
 
-  const outcome = yield* Effect.either(
+  const outcome = yield* Effect.result(
     Collect.collect(headerValue(request.headers, "x-api-key"), body, options.collect)
   )
-  if (outcome._tag === "Left") {
-    const e = outcome.left
+  if (Result.isFailure(outcome)) {
+    const e = outcome.failure
     return e._tag === "Unauthorized" ? unauthorized(e) : error(400, "InvalidBody", e.reason)
   }
-  const result = outcome.right
+  const result = outcome.success
   const rejected = result.rejected.map((r) => ({ index: r.index, reason: truncate(r.reason) }))
   const unavailable = result.unavailable.map((r) => ({ index: r.index, reason: truncate(r.reason) }))
   const collected = { records: Array.isArray(body) ? body : [], result }
@@ -327,7 +327,7 @@ type Inflated =
 
 /** Gunzips with the output capped: zlib stops at `limit` bytes instead of inflating a bomb. */
 const inflate = (bytes: Uint8Array, limit: number): Effect.Effect<Inflated> =>
-  Effect.async<Inflated>((resume) => {
+  Effect.callback<Inflated>((resume) => {
     gunzip(bytes, { maxOutputLength: limit }, (e, out) => {
       if (e === null) resume(Effect.succeed({ _tag: "Ok", bytes: out }))
       else if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")

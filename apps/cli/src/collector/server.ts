@@ -1,24 +1,27 @@
 /**
- * The collector contract (`./http.ts`) served by a Node HTTP server through @effect/platform.
+ * The collector contract (`./http.ts`) served by a Node HTTP server through `effect/http` and
+ * `@effect/platform-node`'s `NodeHttpServer`.
  *
  * The body is read off the socket as it arrives and counted: at `maxBodyBytes` the collector stops
  * keeping it and answers 413, so an oversized body costs bandwidth but never memory. The rest of
  * that body is drained and discarded rather than the connection reset, because a reset with
- * unread bytes in the socket can destroy the 413 before the client reads it.
+ * unread bytes in the socket can destroy the 413 before the client reads it; once the 413 is
+ * sent, `NodeHttpServer` keeps draining up to 256 KiB more and then ends the connection
+ * gracefully (FIN, not RST), so a client that never stops sending cannot hold it forever.
  */
 import { createServer, type IncomingMessage } from "node:http"
-import type { HttpServerError } from "@effect/platform"
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type { Http2ServerRequest } from "node:http2"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { ApiKeys, FallbackQueue, RecordStream } from "@spillway/core"
 import { Context, Effect, type Scope } from "effect"
+import { type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as CollectorHttp from "./http.js"
 
 /** Reads the whole body, or stops at `limit` bytes, discarding the rest. */
 const readBody =
-  (source: IncomingMessage) =>
+  (source: IncomingMessage | Http2ServerRequest) =>
   (limit: number): Effect.Effect<Uint8Array, CollectorHttp.BodyTooLarge | CollectorHttp.BodyUnreadable> =>
-    Effect.async((resume) => {
+    Effect.callback((resume) => {
       const chunks: Array<Buffer> = []
       let total = 0
       const stop = () => {
@@ -111,15 +114,16 @@ export const serve = (
     const host = config.host ?? "127.0.0.1"
     const server = yield* NodeHttpServer.make(() => createServer(), { host, port: config.port })
     const onResponse = config.onResponse ?? (() => Effect.void)
-    const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      CollectorHttp.handle(fromServerRequest(request), config).pipe(
+    const app = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      return yield* CollectorHttp.handle(fromServerRequest(request), config).pipe(
         Effect.tap(onResponse),
         Effect.map(toServerResponse),
-        Effect.provide(context)
+        Effect.provideContext(context)
       )
-    )
+    })
     yield* server.serve(app)
     const address = server.address
-    const port = address._tag === "TcpAddress" ? address.port : config.port
+    const port = address._tag === "UnixPathAddress" ? config.port : address.port
     return { host, port, url: `http://${host}:${port}` }
   })

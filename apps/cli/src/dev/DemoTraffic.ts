@@ -8,8 +8,8 @@
  * every one of them is eventually accepted. A small share of records is sent twice on purpose, as
  * a client retrying after a lost response would, to show the processor skipping duplicates.
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, Random, Schema } from "effect"
+import { Clock, Duration, Effect, Random, Result, Schema } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
 
 export interface Config {
   /** The collector's telemetry endpoint. */
@@ -60,7 +60,7 @@ const types = ["cpu", "memory", "disk", "network"] as const
 const Answer = Schema.Struct({
   unavailable: Schema.optional(Schema.Array(Schema.Struct({ index: Schema.Number })))
 })
-const decodeAnswer = Schema.decodeUnknownEither(Answer)
+const decodeAnswer = Schema.decodeUnknownResult(Answer)
 
 export const make = (config: Config): DemoTraffic => {
   const duplicateRate = config.duplicateRate ?? 0.01
@@ -110,7 +110,7 @@ export const make = (config: Config): DemoTraffic => {
       requests++
       const answer = yield* HttpClientRequest.post(config.url).pipe(
         HttpClientRequest.setHeader("x-api-key", config.apiKey),
-        HttpClientRequest.bodyUnsafeJson(batch),
+        HttpClientRequest.bodyJsonUnsafe(batch),
         client.execute,
         Effect.flatMap((response) =>
           Effect.map(response.json, (body) => ({
@@ -119,19 +119,19 @@ export const make = (config: Config): DemoTraffic => {
             retryAfter: Number(response.headers["retry-after"] ?? 1)
           }))
         ),
-        Effect.either
+        Effect.result
       )
       const again = (records: ReadonlyArray<DemoRecord>) => {
         retried += records.length
         retry.push(...records)
       }
-      if (Either.isLeft(answer)) {
+      if (Result.isFailure(answer)) {
         again(batch)
         return Duration.seconds(1)
       }
-      const { status, body, retryAfter } = answer.right
+      const { status, body, retryAfter } = answer.success
       if (status === 202) {
-        const unavailable = Either.getOrUndefined(decodeAnswer(body))?.unavailable ?? []
+        const unavailable = Result.getOrUndefined(decodeAnswer(body))?.unavailable ?? []
         again(unavailable.flatMap((u) => batch[u.index] ?? []))
         return Duration.zero
       }

@@ -199,7 +199,7 @@ export const make = (
         { concurrency: 10, discard: true }
       )
       return true
-    }).pipe(Effect.catchAll((error) => Effect.as(Effect.logWarning(`redriver: ${error.message}`), false)))
+    }).pipe(Effect.catch((error) => Effect.as(Effect.logWarning(`redriver: ${error.message}`), false)))
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.flatMap(redriveOnce, (gotSome) => (gotSome ? Effect.void : Effect.sleep(pollInterval)))

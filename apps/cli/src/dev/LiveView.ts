@@ -96,14 +96,14 @@ export interface Config {
   /** Redraw in place (a terminal) or print lines (a pipe). */
   readonly tty: boolean
   /** @default 500 ms on a terminal, 2 s otherwise */
-  readonly every?: Duration.DurationInput
+  readonly every?: Duration.Input
 }
 
 /** Prints the view until interrupted. */
 export const run = (pipeline: Observed, ledger: Ledger, config: Config): Effect.Effect<never> =>
   Effect.gen(function* () {
     const startedAt = yield* Clock.currentTimeMillis
-    const every = Duration.decode(config.every ?? (config.tty ? "500 millis" : "2 seconds"))
+    const every = Duration.fromInputUnsafe(config.every ?? (config.tty ? "500 millis" : "2 seconds"))
     let previous = yield* snapshot(pipeline, ledger, startedAt)
     let drawn = 0
     while (true) {

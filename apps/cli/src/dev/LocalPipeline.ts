@@ -8,10 +8,10 @@
  * the pipeline is given `drainTimeout` to index what it accepted before the summary is printed.
  * The summary's `lost` counts accepted ids that did not reach the index.
  */
-import type { HttpClient, HttpServerError } from "@effect/platform"
 import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
-import { Clock, Console, Duration, Effect, Exit, Fiber, Option, Schema, Scope } from "effect"
+import { Clock, Console, Duration, Effect, Exit, Fiber, Result, Schema, Scope } from "effect"
+import type { HttpClient, HttpServerError } from "effect/http"
 import * as CollectorHttp from "../collector/http.js"
 import * as CollectorServer from "../collector/server.js"
 import * as DemoTraffic from "./DemoTraffic.js"
@@ -41,7 +41,7 @@ export interface Config {
   /** @default 1 MiB */
   readonly maxBodyBytes?: number | undefined
   /** @default 30 seconds */
-  readonly drainTimeout?: Duration.DurationInput
+  readonly drainTimeout?: Duration.Input
   /** Redraw the live view in place. */
   readonly tty: boolean
   /** Called with the summary, whether the run ended by itself or was interrupted. */
@@ -92,7 +92,7 @@ export const run = (
           onResponse: ledger.record
         },
         context
-      ).pipe(Scope.extend(serverScope))
+      ).pipe(Scope.provide(serverScope))
       const endpoint = `${listening.url}${CollectorHttp.telemetryPath}`
       const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
       yield* Console.log(yield* banner(config, endpoint, rate))
@@ -103,7 +103,7 @@ export const run = (
       const trafficFiber = traffic === undefined ? undefined : yield* Effect.forkScoped(traffic.run)
       const viewFiber = yield* Effect.forkScoped(LiveView.run(pipeline, ledger, { tty: config.tty }))
 
-      const drainTimeout = Duration.decode(config.drainTimeout ?? "30 seconds")
+      const drainTimeout = Duration.fromInputUnsafe(config.drainTimeout ?? "30 seconds")
       // Runs uninterruptibly when the run is interrupted: every wait in it is a polling loop with
       // its own deadline, since nothing inside can be interrupted to enforce one.
       const drain = Effect.gen(function* () {
@@ -120,10 +120,10 @@ export const run = (
         // Firehose would deliver its buffer when the interval elapses; a stopping run delivers it now.
         const flushed = yield* Effect.interruptible(pipeline.backup.flush).pipe(
           Effect.timeout(backupFlushTimeout),
-          Effect.either
+          Effect.result
         )
-        if (flushed._tag === "Left") {
-          yield* Console.log(`backup: the last buffer was not delivered: ${flushed.left.message}`)
+        if (Result.isFailure(flushed)) {
+          yield* Console.log(`backup: the last buffer was not delivered: ${flushed.failure.message}`)
         }
         yield* Fiber.interrupt(viewFiber)
         const summary = yield* Summary.compute(
@@ -185,7 +185,7 @@ const memoryPipeline = (keys: ReadonlyArray<{ readonly tenant: string; readonly 
     // The mapping and buffering are the defaults, always valid: a config error here is a bug, not an input error.
     const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
     const backup =
-      pipeline.backup ?? (yield* Effect.dieMessage("the local pipeline was made without its backup"))
+      pipeline.backup ?? (yield* Effect.die(new Error("the local pipeline was made without its backup")))
     return { ...pipeline, backup } satisfies Running
   })
 
@@ -193,7 +193,7 @@ const memoryPipeline = (keys: ReadonlyArray<{ readonly tenant: string; readonly 
 const awaitFiber = <A, E>(fiber: Fiber.Fiber<A, E>, limit: Duration.Duration) =>
   Effect.gen(function* () {
     const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
-    while (Option.isNone(yield* Fiber.poll(fiber)) && (yield* Clock.currentTimeMillis) < deadline) {
+    while (fiber.pollUnsafe() === undefined && (yield* Clock.currentTimeMillis) < deadline) {
       yield* Effect.sleep(pollEvery)
     }
   })

@@ -11,7 +11,7 @@
  * in `missingFromBackup`, apart from `lost`, since the index still has it.
  */
 import { Archive, Metrics } from "@spillway/core"
-import { Effect, Either, Metric } from "effect"
+import { Effect, Metric, Result } from "effect"
 import type * as DemoTraffic from "./DemoTraffic.js"
 import type { Ledger } from "./Ledger.js"
 
@@ -77,12 +77,12 @@ export const compute = (
     const documents = new Set((yield* pipeline.index.documents).map((d) => d.id))
     let indexed = 0
     for (const id of ids) if (documents.has(id)) indexed++
-    const backup = yield* Effect.either(
+    const backup = yield* Effect.result(
       Archive.readEnvelopes(archiveRange).pipe(Effect.provideService(Archive.Archive, pipeline.archive))
     )
     let archived = 0
-    if (Either.isRight(backup)) {
-      const backedUp = new Set<string>(backup.right.envelopes.map((e) => e.record.id))
+    if (Result.isSuccess(backup)) {
+      const backedUp = new Set<string>(backup.success.envelopes.map((e) => e.record.id))
       for (const id of ids) if (backedUp.has(id)) archived++
     }
     return {
@@ -97,10 +97,10 @@ export const compute = (
       onFailure: (yield* pipeline.processor.counters).recordsDiscarded,
       lost: ids.size - indexed,
       archived,
-      archiveObjects: Either.isRight(backup) ? backup.right.objects : 0,
+      archiveObjects: Result.isSuccess(backup) ? backup.success.objects : 0,
       archiveBucket: pipeline.archive.bucket,
-      missingFromBackup: Either.isRight(backup) ? ids.size - archived : undefined,
-      archiveError: Either.isLeft(backup) ? backup.left.message : undefined,
+      missingFromBackup: Result.isSuccess(backup) ? ids.size - archived : undefined,
+      archiveError: Result.isFailure(backup) ? backup.failure.message : undefined,
       delay: yield* Metrics.readDelay,
       drained
     }

@@ -2,8 +2,8 @@
  * The `spillway dev` command line: options, their checks, and the exit code (non-zero when an
  * accepted record did not reach the index or the backup archive).
  */
-import { Command, Options } from "@effect/cli"
 import { Duration, Effect, Option, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
 import * as CollectorHttp from "../collector/http.js"
 import * as LocalPipeline from "./LocalPipeline.js"
 
@@ -12,56 +12,62 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
   message: Schema.String
 }) {}
 
-const between = (min: number, max: number) => (n: number) =>
-  n >= min && n <= max ? Option.some(n) : Option.none()
+const between = (min: number, max: number) => (n: number) => n >= min && n <= max
 
-const port = Options.integer("port").pipe(
-  Options.filterMap(between(0, 65_535), "--port must be 0–65535"),
-  Options.withDefault(3000),
-  Options.withDescription("Collector port on 127.0.0.1; 0 picks a free one (the URL is printed)")
+// The help shows no defaults by itself: each description that has one names it.
+
+const port = Flag.Int("port").pipe(
+  Flag.filter(between(0, 65_535), () => "--port must be 0–65535"),
+  Flag.withDefault(3000),
+  Flag.withDescription("Collector port on 127.0.0.1 (default 3000); 0 picks a free one (the URL is printed)")
 )
 
-const apiKey = Options.text("api-key").pipe(
-  Options.optional,
-  Options.withDescription('Also accept this API key (tenant "local"), besides the printed demo key')
+const apiKey = Flag.String("api-key").pipe(
+  Flag.optional,
+  Flag.withDescription('Also accept this API key (tenant "local"), besides the printed demo key')
 )
 
-const noDemo = Options.boolean("no-demo").pipe(
-  Options.withDescription("No demo traffic: the pipeline only gets what you post")
+// A flag of its own, `--no-demo`, as before: not the negation of a `--demo` flag.
+const noDemo = Flag.Boolean("no-demo").pipe(
+  Flag.withoutNegation,
+  Flag.withDefault(false),
+  Flag.withDescription("No demo traffic: the pipeline only gets what you post")
 )
 
-const rate = Options.integer("rate").pipe(
-  Options.filterMap(between(1, 1_000_000), "--rate must be a positive number of records per second"),
-  Options.optional,
-  Options.withDescription(
+const rate = Flag.Int("rate").pipe(
+  Flag.filter(between(1, 1_000_000), () => "--rate must be a positive number of records per second"),
+  Flag.optional,
+  Flag.withDescription(
     `Demo records per second (default ${LocalPipeline.defaultRate}; with --records, as fast as the collector accepts)`
   )
 )
 
-const records = Options.integer("records").pipe(
-  Options.filterMap(between(1, Number.MAX_SAFE_INTEGER), "--records must be positive"),
-  Options.optional,
-  Options.withDescription(
+const records = Flag.Int("records").pipe(
+  Flag.filter(between(1, Number.MAX_SAFE_INTEGER), () => "--records must be positive"),
+  Flag.optional,
+  Flag.withDescription(
     "Send this many demo records, wait until they are indexed, print a summary and exit (1 if any was lost or is missing from the backup)"
   )
 )
 
-const maxBodyBytes = Options.integer("max-body-bytes").pipe(
-  Options.filterMap(between(1, 64 * 1024 * 1024), "--max-body-bytes must be 1 B–64 MiB"),
-  Options.withDefault(CollectorHttp.defaultMaxBodyBytes),
-  Options.withDescription("Largest request body, raw and decompressed; larger ones get 413")
+const maxBodyBytes = Flag.Int("max-body-bytes").pipe(
+  Flag.filter(between(1, 64 * 1024 * 1024), () => "--max-body-bytes must be 1 B–64 MiB"),
+  Flag.withDefault(CollectorHttp.defaultMaxBodyBytes),
+  Flag.withDescription(
+    `Largest request body, raw and decompressed (default ${CollectorHttp.defaultMaxBodyBytes}, 1 MiB); larger ones get 413`
+  )
 )
 
-const drainTimeout = Options.integer("drain-timeout").pipe(
-  Options.filterMap(between(0, 3600), "--drain-timeout must be 0–3600 seconds"),
-  Options.withDefault(30),
-  Options.withDescription("Seconds to wait, when stopping, for records in flight to be indexed")
+const drainTimeout = Flag.Int("drain-timeout").pipe(
+  Flag.filter(between(0, 3600), () => "--drain-timeout must be 0–3600 seconds"),
+  Flag.withDefault(30),
+  Flag.withDescription("Seconds to wait, when stopping, for records in flight to be indexed (default 30)")
 )
 
-const backend = Options.choice("backend", ["memory", "emulators"]).pipe(
-  Options.withDefault("memory" as const),
-  Options.withDescription(
-    "memory: every AWS service in memory; emulators: the AWS layers against kinesalite and fauxqs, started in-process"
+const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(
+  Flag.withDefault("memory" as const),
+  Flag.withDescription(
+    "memory (default): every AWS service in memory; emulators: the AWS layers against kinesalite and fauxqs, started in-process"
   )
 )
 

@@ -6,49 +6,51 @@
  * published before/after experiment instead (see `compare.ts`). The same arguments print the same
  * bytes.
  */
-import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
 import { renderComparison, runComparison } from "./compare.js"
 import { runScenario, SimulationError } from "./engine.js"
 import { writeReport } from "./htmlReport.js"
 import { renderTable } from "./report.js"
 import { scenarioNames, scenarios } from "./scenarios.js"
 
-const scenario = Options.choice("scenario", scenarioNames).pipe(
-  Options.withDescription(
+const scenario = Flag.Literals("scenario", scenarioNames).pipe(
+  Flag.withDescription(
     `What to rehearse: ${scenarioNames.map((name) => `${name} (${scenarios[name].summary})`).join(" ")}`
   ),
-  Options.optional
+  Flag.optional
 )
 
-const compare = Options.integer("compare").pipe(
-  Options.withDescription(
+const compare = Flag.Int("compare").pipe(
+  Flag.withDescription(
     "Instead of a scenario, run the published before/after experiment with this seed: the same traffic and faults through the original configuration, the published fix and Spillway's design, next to the published delays."
   ),
-  Options.optional
+  Flag.optional
 )
 
-const seed = Options.integer("seed").pipe(
-  Options.withDefault(1),
-  Options.withDescription("Seeds every random draw of the run; the same seed prints the same report.")
+const seed = Flag.Int("seed").pipe(
+  Flag.withDefault(1),
+  Flag.withDescription(
+    "Seeds every random draw of the run (default 1); the same seed prints the same report."
+  )
 )
 
-const records = Options.integer("records").pipe(
-  Options.withDefault(5000),
-  Options.withDescription("Records the producer sends (1–1,000,000).")
+const records = Flag.Int("records").pipe(
+  Flag.withDefault(5000),
+  Flag.withDescription("Records the producer sends (1–1,000,000; default 5000).")
 )
 
-const report = Options.text("report").pipe(
-  Options.withDescription(
+const report = Flag.String("report").pipe(
+  Flag.withDescription(
     "Also write a self-contained HTML page (charts of delay, throughput and fallback depth, readable offline) to this file. Without --scenario, every scenario is run into one page."
   ),
-  Options.optional
+  Flag.optional
 )
 
-const json = Options.boolean("json").pipe(
-  Options.withDescription(
-    "Print the report as one JSON object (with a per-second timeline) instead of a table."
-  )
+const json = Flag.Boolean("json").pipe(
+  Flag.withoutNegation,
+  Flag.withDefault(false),
+  Flag.withDescription("Print the report as one JSON object (with a per-second timeline) instead of a table.")
 )
 
 export const simulateCommand = Command.make(

@@ -38,7 +38,8 @@
  */
 import { DocumentSink } from "@spillway/core"
 import { MemoryPipeline, VirtualTime } from "@spillway/memory"
-import { Clock, Duration, Effect, Fiber, Logger, LogLevel, Random, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Random, References } from "effect"
+import { TestClock } from "effect/testing"
 import { SimulationError, startTime } from "./engine.js"
 
 /**
@@ -212,9 +213,8 @@ const drawFaultPlan = (model: Model) =>
     const sticky: Array<number> = []
     for (let i = 0; i < model.records; i++) {
       sticky.push(
-        (yield* Random.next) < model.stickyRate
-          ? yield* Random.nextIntBetween(1, model.maxStickyFailures + 1)
-          : 0
+        // 1..maxStickyFailures, both ends included (`nextIntBetween` is inclusive unless half-open).
+        (yield* Random.next) < model.stickyRate ? yield* Random.nextIntBetween(1, model.maxStickyFailures) : 0
       )
     }
     const overloads: Array<{ from: number; to: number }> = []
@@ -356,19 +356,19 @@ const runColumn = (model: Model, name: ColumnName, plan: FaultPlan): Effect.Effe
         }
       })
 
-      const producer = yield* Effect.fork(produce)
+      const producer = yield* Effect.forkChild(produce)
       let idleInARow = 0
       while (idleInARow < 2) {
         yield* tick
-        const done = producer.unsafePoll() !== null
+        const done = producer.pollUnsafe() !== undefined
         idleInARow = done && (yield* pipeline.isIdle) ? idleInARow + 1 : 0
       }
       yield* Fiber.join(producer)
       const before = new Set(modelSink.firstWritten.keys())
 
       // The operator's last step, as in every scenario: replay what the processor gave up on.
-      const replaying = yield* Effect.fork(pipeline.replayFailures)
-      while (replaying.unsafePoll() === null) yield* tick
+      const replaying = yield* Effect.forkChild(pipeline.replayFailures)
+      while (replaying.pollUnsafe() === undefined) yield* tick
       yield* Fiber.join(replaying)
       const end = yield* Clock.currentTimeMillis
 
@@ -412,10 +412,10 @@ const errorPct = (model: number, publishedValue: number): number =>
 
 const isolated = <A, E>(seed: number, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   effect.pipe(
-    Effect.withRandom(Random.make(seed)),
+    Random.withSeed(seed),
     // TestClock warns through the logger when real time passes between adjustments; that says
     // nothing about the simulated pipeline and must not reach a `--json` stdout.
-    Logger.withMinimumLogLevel(LogLevel.Error),
+    Effect.provideService(References.MinimumLogLevel, "Error"),
     VirtualTime.provide
   )
 

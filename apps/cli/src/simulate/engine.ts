@@ -25,7 +25,8 @@
  */
 import { Archive, type Collect } from "@spillway/core"
 import { MemoryPipeline, VirtualTime } from "@spillway/memory"
-import { Clock, Duration, Effect, Fiber, Logger, LogLevel, Random, Schema, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Random, References, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import * as Probe from "./probe.js"
 import type { Report } from "./report.js"
 import {
@@ -46,7 +47,7 @@ export interface RunOptions {
 
 export class SimulationError extends Schema.TaggedError<SimulationError>()("SimulationError", {
   scenario: Schema.String,
-  reason: Schema.Literal("InvalidOptions", "PipelineRefused", "DidNotSettle"),
+  reason: Schema.Literals(["InvalidOptions", "PipelineRefused", "DidNotSettle"]),
   message: Schema.String
 }) {}
 
@@ -112,8 +113,12 @@ interface Ledger {
 
 const secondOf = (millis: number): number => Math.max(0, Math.floor((millis - startTime) / 1000))
 
+/** An integer in [min, max): `max` itself is never drawn. */
+const below = (min: number, max: number): Effect.Effect<number> =>
+  Random.nextIntBetween(min, max, { halfOpen: true })
+
 const pick = <A>(items: ReadonlyArray<A>): Effect.Effect<A> =>
-  Effect.map(Random.nextIntBetween(0, items.length), (i) => items[i]!)
+  Effect.map(below(0, items.length), (i) => items[i]!)
 
 const types = ["cpu", "memory", "disk", "network"] as const
 
@@ -123,15 +128,15 @@ const makeRecord = (ordinal: number, kind: Kind): Effect.Effect<Made> =>
     const id = `rec-${ordinal}`
     const now = yield* Clock.currentTimeMillis
     // Devices stamp records a little before they reach the collector.
-    const timestamp = new Date(now - (yield* Random.nextIntBetween(0, 2000))).toISOString()
-    const host = `host-${yield* Random.nextIntBetween(0, 50)}`
+    const timestamp = new Date(now - (yield* below(0, 2000))).toISOString()
+    const host = `host-${yield* below(0, 50)}`
     const value = Math.round((yield* Random.next) * 10_000) / 100
     const type = yield* pick(types)
     if (kind === "poison") {
       return { id, kind, body: { id, type, timestamp, payload: { host, value: "sensor offline" } } }
     }
     if (kind === "invalid") {
-      const flaw = yield* Random.nextIntBetween(0, 3)
+      const flaw = yield* below(0, 3)
       const body =
         flaw === 0
           ? { id, type, timestamp: "yesterday at noon", payload: { host, value } }
@@ -231,7 +236,7 @@ const produce = (
         items.push(record)
         // A client that timed out re-sends a record the collector had in fact accepted.
         if ((yield* Random.next) < duplicateRate) {
-          const earlier = ledger.made[yield* Random.nextIntBetween(0, ledger.made.length)]!
+          const earlier = ledger.made[yield* below(0, ledger.made.length)]!
           if (earlier.kind === "valid" && ledger.accepted.has(earlier.id)) {
             ledger.duplicatesSent++
             items.push(earlier)
@@ -385,8 +390,8 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
         step: Effect.Effect<A, E>
       ) =>
         Effect.gen(function* () {
-          const fiber = yield* Effect.fork(step)
-          while (fiber.unsafePoll() === null) yield* tick
+          const fiber = yield* Effect.forkChild(step)
+          while (fiber.pollUnsafe() === undefined) yield* tick
           return yield* Fiber.join(fiber).pipe(
             Effect.mapError(
               (error) =>
@@ -400,12 +405,12 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
         })
 
       /** Ticks until the fibers are done and the pipeline is idle for two ticks in a row. */
-      const settle = (fibers: ReadonlyArray<Fiber.RuntimeFiber<void, SimulationError>>) =>
+      const settle = (fibers: ReadonlyArray<Fiber.Fiber<void, SimulationError>>) =>
         Effect.gen(function* () {
           let idleInARow = 0
           while (idleInARow < 2) {
             yield* tick
-            const done = fibers.every((fiber) => fiber.unsafePoll() !== null)
+            const done = fibers.every((fiber) => fiber.pollUnsafe() !== undefined)
             idleInARow = done && (yield* pipeline.isIdle) ? idleInARow + 1 : 0
           }
           yield* Effect.forEach(fibers, Fiber.join, { discard: true })
@@ -418,9 +423,9 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       yield* settle([])
 
       const trafficStart = yield* Clock.currentTimeMillis
-      const producer = yield* Effect.fork(produce(pipeline, ledger, scenario, options.records))
-      const faults = yield* Effect.fork(injectFaults(pipeline, scenario, trafficMillis))
-      const snapshots = yield* Effect.fork(takeSnapshots(pipeline, scenario, trafficMillis))
+      const producer = yield* Effect.forkChild(produce(pipeline, ledger, scenario, options.records))
+      const faults = yield* Effect.forkChild(injectFaults(pipeline, scenario, trafficMillis))
+      const snapshots = yield* Effect.forkChild(takeSnapshots(pipeline, scenario, trafficMillis))
       yield* settle([producer, faults, snapshots])
       yield* clearAllFaults(pipeline)
 
@@ -429,7 +434,8 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
 
       // Firehose delivers its last buffer when the interval elapses; the run ends by delivering it.
       const backup = pipeline.backup
-      if (backup === undefined) return yield* Effect.dieMessage("the simulated pipeline runs with its backup")
+      if (backup === undefined)
+        return yield* Effect.die(new Error("the simulated pipeline runs with its backup"))
       yield* whileTicking("the backup could not deliver its last buffer", backup.flush)
 
       // The pipeline's own writes per id, before a restore writes documents again.
@@ -524,8 +530,10 @@ const simulate = (scenario: Scenario, options: RunOptions): Effect.Effect<Report
       // The backup, read back as a restore would: every accepted record must be in the archive.
       const archive = yield* Archive.readEnvelopes({ from: startTime, to: end }).pipe(
         Effect.provideService(Archive.Archive, pipeline.archive),
-        Effect.orDieWith(
-          (error) => `the in-memory archive refused a read after its faults ended: ${error.message}`
+        Effect.catch((error) =>
+          Effect.die(
+            new Error(`the in-memory archive refused a read after its faults ended: ${error.message}`)
+          )
         )
       )
       const backedUp = new Set<string>(archive.envelopes.map((e) => e.record.id))
@@ -658,17 +666,17 @@ export const runScenario = Effect.fn("Simulation.runScenario")(function* (
 ): Effect.fn.Return<Report, SimulationError> {
   const scenario = yield* validate(name, options)
   return yield* simulate(scenario, options).pipe(
-    Effect.withRandom(Random.make(options.seed)),
+    Random.withSeed(options.seed),
     // TestClock warns through the logger when real time passes between adjustments; that says
     // nothing about the simulated pipeline and must not reach a `--json` stdout.
-    Logger.withMinimumLogLevel(LogLevel.Error),
+    Effect.provideService(References.MinimumLogLevel, "Error"),
     provideTime
   )
 })
 
 /**
  * Where a run's virtual time comes from: `VirtualTime.provide` (the default), or
- * `Effect.provide(TestContext.TestContext)` — Effect's stock `TestClock`, slower — to check that
- * both give the same report.
+ * `Effect.provide(TestClock.layer())` — Effect's stock `TestClock` — to check that both give the
+ * same report.
  */
 export type TimeProvider = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>

@@ -32,8 +32,8 @@ export interface Probe {
   readonly freeze: () => void
 }
 
-export const make = (latency: Duration.DurationInput): Probe => {
-  const wait = Duration.decode(latency)
+export const make = (latency: Duration.Input): Probe => {
+  const wait = Duration.fromInputUnsafe(latency)
   const seen = new Map<string, Attempts>()
   let repeated = 0
   let frozen = false

@@ -8,8 +8,8 @@
 import { Schema } from "effect"
 import { scenarioNames } from "./scenarios.js"
 
-const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
-const Millis = Schema.Number.pipe(Schema.nonNegative())
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Millis = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
 
 /** Distinct records, by id. `accepted = indexed + onFailure + lost`, and `sent = accepted + rejected`. */
 export const RecordFigures = Schema.Struct({
@@ -54,9 +54,9 @@ export const TimelineEntry = Schema.Struct({
 })
 
 export const Report = Schema.Struct({
-  scenario: Schema.Literal(...scenarioNames),
+  scenario: Schema.Literals(scenarioNames),
   summary: Schema.String,
-  seed: Schema.Number.pipe(Schema.int()),
+  seed: Schema.Int,
   records: RecordFigures,
   /** Every retry, summed: `retriesBy` tells which. */
   retries: Count,

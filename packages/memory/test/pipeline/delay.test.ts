@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Metrics } from "@spillway/core"
-import { Effect, TestClock } from "effect"
+import { Effect } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryPipeline from "../../src/MemoryPipeline.js"
 import { apiKey, records, settle } from "./harness.js"
 
 describe("end-to-end delay", () => {
-  it.scoped("is recorded per written record and readable as avg / p50 / p99 / max", () =>
+  it.effect("is recorded per written record and readable as avg / p50 / p99 / max", () =>
     Effect.gen(function* () {
       // Lambda polls each shard about once a second; each bulk request takes 200 ms.
       const pipeline = yield* MemoryPipeline.make({ index: { bulkLatency: "200 millis" } })

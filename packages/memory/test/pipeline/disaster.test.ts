@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Metrics } from "@spillway/core"
-import { Clock, Effect, Fiber, Metric, TestClock } from "effect"
+import { Clock, Effect, Fiber, Metric } from "effect"
+import { TestClock } from "effect/testing"
 import type * as MemoryIndex from "../../src/MemoryIndex.js"
 import * as MemoryPipeline from "../../src/MemoryPipeline.js"
 import { apiKey, record, records, settle, whileClockRuns } from "./harness.js"
@@ -40,7 +41,7 @@ const allRange = (now: number) => ({ from: now - hour, to: now })
 const delaysRecorded = Metric.value(Metrics.endToEndDelay).pipe(Effect.map((s) => s.count))
 
 describe("disaster recovery", () => {
-  it.scoped(
+  it.effect(
     "snapshot + archive restore brings back every record, as the live pipeline wrote it, idempotently",
     () =>
       Effect.gen(function* () {
@@ -154,7 +155,7 @@ describe("disaster recovery", () => {
       })
   )
 
-  it.scoped(
+  it.effect(
     "the snapshot must be the last one before the loss: one taken after it leaves records missing",
     () =>
       Effect.gen(function* () {
@@ -192,7 +193,7 @@ describe("disaster recovery", () => {
       })
   )
 
-  it.scoped("a record the index refuses is reported with the reason, not retried, and the rest written", () =>
+  it.effect("a record the index refuses is reported with the reason, not retried, and the rest written", () =>
     Effect.gen(function* () {
       const batch = records(200)
       // `payload.value` is mapped as a number by the first documents: a string there is refused (400).
@@ -221,7 +222,7 @@ describe("disaster recovery", () => {
     })
   )
 
-  it.scoped("an archive outage during the restore is retried until it ends", () =>
+  it.effect("an archive outage during the restore is retried until it ends", () =>
     Effect.gen(function* () {
       const batch = records(500)
       const pipeline = yield* backedUp(batch)
@@ -229,10 +230,10 @@ describe("disaster recovery", () => {
       const now = yield* Clock.currentTimeMillis
       yield* pipeline.archive.startOutage({ until: now + 45_000 })
 
-      const fiber = yield* Effect.fork(pipeline.restoreFromArchive(allRange(now)))
+      const fiber = yield* Effect.forkChild(pipeline.restoreFromArchive(allRange(now)))
       yield* TestClock.adjust("30 seconds")
       // Still waiting on the archive: nothing written yet.
-      expect(fiber.unsafePoll()).toBeNull()
+      expect(fiber.pollUnsafe()).toBeUndefined()
       expect(yield* pipeline.index.count).toBe(0)
       const result = yield* whileClockRuns(Fiber.join(fiber), "1 second")
 
@@ -243,7 +244,7 @@ describe("disaster recovery", () => {
     })
   )
 
-  it.scoped("an archive outage longer than the two-minute read budget fails the restore with it", () =>
+  it.effect("an archive outage longer than the two-minute read budget fails the restore with it", () =>
     Effect.gen(function* () {
       const pipeline = yield* backedUp(records(100))
       yield* pipeline.index.deleteIndex

@@ -13,7 +13,7 @@ const skippedSoFar = Metric.value(Metrics.duplicatesSkipped).pipe(Effect.map((s)
 const retriesSoFar = Metric.value(Metrics.sinkRetries).pipe(Effect.map((s) => s.count))
 
 describe("duplicates", () => {
-  it.scoped("are skipped by the cache and counted; the index holds one document per id", () =>
+  it.effect("are skipped by the cache and counted; the index holds one document per id", () =>
     Effect.gen(function* () {
       const pipeline = yield* MemoryPipeline.make()
       const sent = records(1000)
@@ -38,7 +38,7 @@ describe("duplicates", () => {
     })
   )
 
-  it.scoped("after eviction, a re-delivered id is written again idempotently: the same single document", () =>
+  it.effect("after eviction, a re-delivered id is written again idempotently: the same single document", () =>
     Effect.gen(function* () {
       const pipeline = yield* MemoryPipeline.make({ dedup: { capacity: 100, evictionBatch: 10 } })
       const sent = records(300)
@@ -61,7 +61,7 @@ describe("duplicates", () => {
 })
 
 describe("OpenSearch rejections", () => {
-  it.scoped("429 bursts are retried with backoff and every record ends indexed", () =>
+  it.effect("429 bursts are retried with backoff and every record ends indexed", () =>
     Effect.gen(function* () {
       const pipeline = yield* MemoryPipeline.make()
       const retriesBefore = yield* retriesSoFar

@@ -3,12 +3,12 @@
  * TestClock: throttling and outages lose nothing, and every record is indexed exactly once.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import * as MemoryPipeline from "../../src/MemoryPipeline.js"
 import { apiKey, indexReport, records, settle } from "./harness.js"
 
 describe("ingestion under stream faults", () => {
-  it.scoped(
+  it.effect(
     "throttled PutRecords entries go to the fallback queue, are redriven, and are indexed exactly once",
     () =>
       Effect.gen(function* () {
@@ -38,7 +38,7 @@ describe("ingestion under stream faults", () => {
       })
   )
 
-  it.scoped("a stream outage during collection loses nothing: everything is indexed after it ends", () =>
+  it.effect("a stream outage during collection loses nothing: everything is indexed after it ends", () =>
     Effect.gen(function* () {
       const pipeline = yield* MemoryPipeline.make()
       yield* pipeline.stream.startOutage({ for: "2 minutes" })
@@ -62,16 +62,16 @@ describe("ingestion under stream faults", () => {
     })
   )
 
-  it.scoped(
+  it.effect(
     "when neither the stream nor the fallback queue takes records, the collector says so per record",
     () =>
       Effect.gen(function* () {
         const pipeline = yield* MemoryPipeline.make()
         yield* pipeline.stream.startOutage()
         yield* pipeline.queue.startOutage()
-        const result = yield* pipeline.collect(apiKey, records(3)).pipe(Effect.fork)
+        const result = yield* pipeline.collect(apiKey, records(3)).pipe(Effect.forkChild)
         yield* settle(pipeline, { max: "5 seconds" }).pipe(Effect.ignore)
-        const answered = yield* result.await
+        const answered = yield* Fiber.await(result)
         expect(answered._tag).toBe("Success")
         if (answered._tag === "Success") {
           expect(answered.value.accepted).toBe(0)

@@ -5,7 +5,8 @@
  * every invalid or poison record is reported with its reason, and nothing is lost.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Random, TestClock } from "effect"
+import { Clock, Effect, Random } from "effect"
+import { TestClock } from "effect/testing"
 import fc from "fast-check"
 import * as MemoryPipeline from "../../src/MemoryPipeline.js"
 import * as VirtualTime from "../../src/VirtualTime.js"
@@ -57,13 +58,19 @@ const chaos = (seed: number, total: number, perRequest: number): Effect.Effect<O
 
       const injectFaults = Effect.gen(function* () {
         const roll = yield* Random.next
-        const now = yield* TestClock.currentTimeMillis
+        const now = yield* Clock.currentTimeMillis
         if (roll < 0.03)
-          yield* pipeline.stream.startOutage({ for: `${yield* Random.nextIntBetween(2, 20)} seconds` })
+          yield* pipeline.stream.startOutage({
+            for: `${yield* Random.nextIntBetween(2, 20, { halfOpen: true })} seconds`
+          })
         else if (roll < 0.06)
-          yield* pipeline.index.startOutage({ until: now + (yield* Random.nextIntBetween(1000, 8000)) })
+          yield* pipeline.index.startOutage({
+            until: now + (yield* Random.nextIntBetween(1000, 8000, { halfOpen: true }))
+          })
         else if (roll < 0.08)
-          yield* pipeline.queue.startOutage({ until: now + (yield* Random.nextIntBetween(500, 3000)) })
+          yield* pipeline.queue.startOutage({
+            until: now + (yield* Random.nextIntBetween(500, 3000, { halfOpen: true }))
+          })
         else if (roll < 0.2) yield* pipeline.stream.failRandomEntries((yield* Random.next) * 0.3)
         else if (roll < 0.3) yield* pipeline.index.setRejectionRate((yield* Random.next) * 0.3)
         else if (roll < 0.4) {
@@ -79,7 +86,7 @@ const chaos = (seed: number, total: number, perRequest: number): Effect.Effect<O
         while (batch.length < perRequest && sent < total) batch.push(yield* makeRecord)
         // A client also re-sends a few records it already sent (duplicates).
         if ((yield* Random.next) < 0.2 && sent > 10) {
-          const again = `rec-${yield* Random.nextIntBetween(0, sent - 1)}`
+          const again = `rec-${yield* Random.nextIntBetween(0, sent - 1, { halfOpen: true })}`
           if (kinds.get(again) === "valid") batch.push(record(again, { value: 0.5 }))
         }
         const result = yield* whileClockRuns(pipeline.collect(apiKey, batch), "10 millis")
@@ -137,7 +144,7 @@ const chaos = (seed: number, total: number, perRequest: number): Effect.Effect<O
         deadLettered: (yield* pipeline.deadLetterQueue.stats).total
       }
     })
-  ).pipe(Effect.withRandom(Random.make(seed)))
+  ).pipe(Random.withSeed(seed))
 
 const expectNothingLost = (outcome: Outcome) => {
   expect(outcome.missing).toEqual([])

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FallbackMessages, FallbackQueue, RecordStream, Redrive, Telemetry } from "@spillway/core"
-import { Effect, Either, TestClock } from "effect"
+import { Effect, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as MemoryQueue from "../../src/MemoryQueue.js"
 import * as MemoryStream from "../../src/MemoryStream.js"
 import { record } from "./harness.js"
@@ -17,7 +18,7 @@ const parked = (ids: ReadonlyArray<string>, attempt = 0) => {
       new Telemetry.TelemetryEnvelope({
         tenant: "t",
         receivedAt: 0,
-        record: Either.getOrThrow(Telemetry.decodeRecord(record(id)))
+        record: Result.getOrThrow(Telemetry.decodeRecord(record(id)))
       })
     )
   }))
@@ -53,7 +54,7 @@ describe("redrive", () => {
       expect(yield* queue.receive({ maxMessages: 10 })).toEqual([])
       yield* TestClock.adjust("1 millis")
       const [again] = yield* queue.receive({ maxMessages: 10 })
-      const decoded = Either.getOrThrow(FallbackMessages.decodeFallbackMessage(again!.body))
+      const decoded = Result.getOrThrow(FallbackMessages.decodeFallbackMessage(again!.body))
       expect(decoded.attempt).toBe(3)
       expect(decoded.records.map((e) => e.record.id)).toEqual(["a1", "b1"])
     })

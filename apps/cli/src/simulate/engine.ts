@@ -256,7 +256,6 @@ const produce = (
     }
   })
 
-/** Starts and stops each fault of the scenario at its place in the planned traffic time. */
 /**
  * How far before the chosen snapshot the restore starts: the longest processing lag the operator
  * allows for (a record indexed just after the snapshot may have been received before it), scaled
@@ -277,6 +276,7 @@ const takeSnapshots = (pipeline: MemoryPipeline.Pipeline, scenario: Scenario, tr
     }
   })
 
+/** Starts and stops each fault of the scenario at its place in the planned traffic time. */
 const injectFaults = (
   pipeline: MemoryPipeline.Pipeline,
   scenario: Scenario,

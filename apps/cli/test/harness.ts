@@ -2,7 +2,7 @@
 import { gzipSync } from "node:zlib"
 import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
 import { type MemoryPipeline, Testing } from "@spillway/memory"
-import { type Context, Duration, Effect } from "effect"
+import { type Console, type Context, Duration, Effect } from "effect"
 import * as CollectorHttp from "../src/collector/http.js"
 import * as CollectorServer from "../src/collector/server.js"
 
@@ -63,3 +63,32 @@ export const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, max: Duration.I
     }
     return true
   })
+
+/** A console that keeps what is logged to stdout, line by line, and what goes to stderr. */
+export const captureConsole = () => {
+  const stdout: Array<string> = []
+  const stderr: Array<string> = []
+  const ignore = () => {}
+  const console: Console.Console = {
+    assert: ignore,
+    clear: ignore,
+    count: ignore,
+    countReset: ignore,
+    debug: ignore,
+    dir: ignore,
+    dirxml: ignore,
+    error: (...args) => void stderr.push(args.join(" ")),
+    group: ignore,
+    groupCollapsed: ignore,
+    groupEnd: ignore,
+    info: (...args) => void stdout.push(args.join(" ")),
+    log: (...args) => void stdout.push(args.join(" ")),
+    table: ignore,
+    time: ignore,
+    timeEnd: ignore,
+    timeLog: ignore,
+    trace: ignore,
+    warn: (...args) => void stderr.push(args.join(" "))
+  }
+  return { console, stdout, stderr }
+}

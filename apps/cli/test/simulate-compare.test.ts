@@ -21,6 +21,7 @@ import {
   runComparisonWith
 } from "../src/simulate/compare.js"
 import { SimulationError } from "../src/simulate/engine.js"
+import { captureConsole } from "./harness.js"
 
 let shared: Promise<Comparison> | undefined
 const comparison = Effect.promise(() => {
@@ -141,33 +142,11 @@ describe("spillway simulate --compare", () => {
         expect(table).toContain("3.9 s")
         expect(table).toContain(`${(c.columns.after.delayMs.p99 / 1000).toFixed(1)} s`)
 
-        const stdout: Array<string> = []
+        const { console, stdout } = captureConsole()
         const cli = Command.runWith(
           Command.make("spillway").pipe(Command.withSubcommands([simulateCommand])),
           { version: "test" }
         )
-        const ignore = () => {}
-        const console: Console.Console = {
-          assert: ignore,
-          clear: ignore,
-          count: ignore,
-          countReset: ignore,
-          debug: ignore,
-          dir: ignore,
-          dirxml: ignore,
-          error: ignore,
-          group: ignore,
-          groupCollapsed: ignore,
-          groupEnd: ignore,
-          info: ignore,
-          log: (...args) => void stdout.push(args.join(" ")),
-          table: ignore,
-          time: ignore,
-          timeEnd: ignore,
-          timeLog: ignore,
-          trace: ignore,
-          warn: ignore
-        }
         yield* cli(["simulate", "--compare", "1", "--json"]).pipe(
           Effect.provideService(Console.Console, console),
           Effect.provide(Layer.merge(NodeServices.layer, CliOutput.presenter))

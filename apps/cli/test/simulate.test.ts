@@ -17,6 +17,7 @@ import { simulateCommand } from "../src/simulate/command.js"
 import { runScenario, SimulationError } from "../src/simulate/engine.js"
 import { type Report, renderTable } from "../src/simulate/report.js"
 import { type ScenarioName, scenarioNames } from "../src/simulate/scenarios.js"
+import { captureConsole } from "./harness.js"
 
 const options = { seed: 1, records: 3000 }
 
@@ -72,35 +73,6 @@ const JsonReport = Schema.fromJsonString(
   })
 )
 
-/** A console that keeps what is logged to stdout, line by line, and what goes to stderr. */
-const capture = () => {
-  const stdout: Array<string> = []
-  const stderr: Array<string> = []
-  const ignore = () => {}
-  const console: Console.Console = {
-    assert: ignore,
-    clear: ignore,
-    count: ignore,
-    countReset: ignore,
-    debug: ignore,
-    dir: ignore,
-    dirxml: ignore,
-    error: (...args) => void stderr.push(args.join(" ")),
-    group: ignore,
-    groupCollapsed: ignore,
-    groupEnd: ignore,
-    info: (...args) => void stdout.push(args.join(" ")),
-    log: (...args) => void stdout.push(args.join(" ")),
-    table: ignore,
-    time: ignore,
-    timeEnd: ignore,
-    timeLog: ignore,
-    trace: ignore,
-    warn: (...args) => void stderr.push(args.join(" "))
-  }
-  return { console, stdout, stderr }
-}
-
 // Mounted under a root command as in `main.ts`, with its output presenter, so arguments read and
 // refusals print as they do on the command line.
 const cli = Command.runWith(Command.make("spillway").pipe(Command.withSubcommands([simulateCommand])), {
@@ -108,7 +80,7 @@ const cli = Command.runWith(Command.make("spillway").pipe(Command.withSubcommand
 })
 const runCli = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    const { console, stdout, stderr } = capture()
+    const { console, stdout, stderr } = captureConsole()
     const exit = yield* cli(args).pipe(
       Effect.provideService(Console.Console, console),
       Effect.provide(Layer.merge(NodeServices.layer, CliOutput.presenter)),

@@ -5,7 +5,10 @@
  *
  * Guarantees on the way out (Ctrl-C, SIGTERM, or the end of a `--records` run): the collector
  * stops taking requests first (requests in progress are answered), the demo generator stops, and
- * the pipeline is given `drainTimeout` to index what it accepted before the summary is printed.
+ * the pipeline drains before the summary is printed. A signal gives it `drainTimeout` at most; the
+ * end of a `--records` run, which promises to wait until every record is indexed, waits as long
+ * as the index keeps growing and gives up only after `drainTimeout` without progress (the demo
+ * traffic can outrun the processor, so the backlog at the end is not bounded by a fixed time).
  * The summary's `lost` counts accepted ids that did not reach the index.
  */
 import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
@@ -106,9 +109,11 @@ export const run = (
       const drainTimeout = Duration.fromInputUnsafe(config.drainTimeout ?? "30 seconds")
       // Runs uninterruptibly when the run is interrupted: every wait in it is a polling loop with
       // its own deadline, since nothing inside can be interrupted to enforce one.
-      const drain = Effect.gen(function* () {
+      const drain = Effect.fnUntraced(function* (wait: "bounded" | "while indexing") {
         yield* Console.log(
-          `\nstopping: collector closed, waiting up to ${Duration.toSeconds(drainTimeout)} s for records in flight to be indexed (Ctrl-C again quits at once)`
+          wait === "bounded"
+            ? `\nstopping: collector closed, waiting up to ${Duration.toSeconds(drainTimeout)} s for records in flight to be indexed (Ctrl-C again quits at once)`
+            : `\nstopping: collector closed, waiting for the records in flight to be indexed (giving up after ${Duration.toSeconds(drainTimeout)} s without progress; Ctrl-C quits at once)`
         )
         if (traffic !== undefined && trafficFiber !== undefined) {
           yield* traffic.stop
@@ -116,7 +121,7 @@ export const run = (
           yield* Fiber.interrupt(trafficFiber)
         }
         yield* Scope.close(serverScope, Exit.void)
-        const drained = yield* waitUntilIdle(pipeline, drainTimeout)
+        const drained = yield* waitUntilIdle(pipeline, drainTimeout, wait === "while indexing")
         // Firehose would deliver its buffer when the interval elapses; a stopping run delivers it now.
         const flushed = yield* Effect.interruptible(pipeline.backup.flush).pipe(
           Effect.timeout(backupFlushTimeout),
@@ -140,8 +145,8 @@ export const run = (
 
       const finished =
         config.records !== undefined && trafficFiber !== undefined ? Fiber.join(trafficFiber) : Effect.never
-      yield* finished.pipe(Effect.onInterrupt(() => Effect.asVoid(drain)))
-      return yield* Effect.uninterruptible(drain)
+      yield* finished.pipe(Effect.onInterrupt(() => Effect.asVoid(drain("bounded"))))
+      return yield* Effect.uninterruptible(drain("while indexing"))
     })
   )
 
@@ -198,13 +203,28 @@ const awaitFiber = <A, E>(fiber: Fiber.Fiber<A, E>, limit: Duration.Duration) =>
     }
   })
 
-/** Whether the pipeline was seen idle twice in a row (nothing in flight anywhere) before `limit`. */
-const waitUntilIdle = (pipeline: Pick<Running, "isIdle">, limit: Duration.Duration) =>
+/**
+ * Whether the pipeline was seen idle twice in a row (nothing in flight anywhere) before `limit`
+ * ran out; with `whileIndexing`, the limit counts from the last time the index grew.
+ */
+const waitUntilIdle = (
+  pipeline: Pick<Running, "isIdle" | "index">,
+  limit: Duration.Duration,
+  whileIndexing: boolean
+) =>
   Effect.gen(function* () {
-    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
+    const indexed = Effect.map(pipeline.index.documents, (documents) => documents.length)
+    let deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
+    let lastIndexed = yield* indexed
     let idleInARow = 0
     while (idleInARow < 2) {
-      if ((yield* Clock.currentTimeMillis) >= deadline) return false
+      const now = yield* Clock.currentTimeMillis
+      if (whileIndexing) {
+        const count = yield* indexed
+        if (count > lastIndexed) deadline = now + Duration.toMillis(limit)
+        lastIndexed = count
+      }
+      if (now >= deadline) return false
       yield* Effect.sleep(pollEvery)
       idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
     }

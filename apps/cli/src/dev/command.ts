@@ -61,7 +61,9 @@ const maxBodyBytes = Flag.Int("max-body-bytes").pipe(
 const drainTimeout = Flag.Int("drain-timeout").pipe(
   Flag.filter(between(0, 3600), () => "--drain-timeout must be 0–3600 seconds"),
   Flag.withDefault(30),
-  Flag.withDescription("Seconds to wait, when stopping, for records in flight to be indexed (default 30)")
+  Flag.withDescription(
+    "Seconds Ctrl-C / SIGTERM waits for records in flight to be indexed; at the end of a --records run, seconds without a record indexed before it gives up (default 30)"
+  )
 )
 
 const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(

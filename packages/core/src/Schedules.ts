@@ -75,5 +75,9 @@ export const failureDestinationSend = Schedule.min([
   Schedule.spaced("10 seconds")
 ]).pipe(Schedule.jittered, Schedule.upTo({ duration: "2 minutes" }))
 
-/** The longest a processor invocation can spend retrying sink writes (used to size the Lambda timeout). */
-export const sinkWriteBudget = Duration.seconds(20)
+/**
+ * The longest a processor invocation can spend retrying sink writes (used to size the Lambda
+ * timeout): `sinkWrite` may start a delay until 20 s have passed, and that delay is at most its
+ * 5 s cap jittered up by 20%.
+ */
+export const sinkWriteBudget = Duration.seconds(26)

@@ -1,0 +1,4 @@
+/**
+ * @spillway/simulator: the whole pipeline on virtual time.
+ */
+export {}

@@ -1,6 +1,6 @@
 /**
- * The read side of a Kinesis stream as the event source mapping emulation (`KinesisEventSource` of
- * `@spillway/memory`) polls it, over the real Kinesis API: so `spillway dev --backend emulators`
+ * The core `ShardReader` port over the real Kinesis API: the read side of a stream as the event
+ * source mapping and Firehose emulations of `@spillway/memory` poll it, so `spillway dev --backend emulators`
  * runs the same mapping (bisect, partial batch response, retry limit, on-failure destination)
  * against kinesalite as memory mode runs against `MemoryStream`.
  *
@@ -26,7 +26,7 @@
  *   should see idleness twice in a row, as `spillway dev` does.
  */
 import { ListShardsCommand, type ListShardsCommandOutput } from "@aws-sdk/client-kinesis"
-import type { RecordStream } from "@spillway/core"
+import type { RecordStream, ShardReader } from "@spillway/core"
 import { Effect, Result, Semaphore } from "effect"
 import * as ClientConfig from "./ClientConfig.js"
 import * as KinesisReads from "./internal/kinesisReads.js"
@@ -42,26 +42,6 @@ export interface Options {
   readonly maxEmptyPages?: number
 }
 
-/** What `getRecords` answers: the records and how far behind the shard's tip the read ended. */
-export interface ReadResult {
-  readonly records: ReadonlyArray<RecordStream.StreamRecord>
-  readonly millisBehindLatest: number
-}
-
-/** Structurally the `KinesisEventSource.ShardSource` of `@spillway/memory`. */
-export interface ShardSource {
-  readonly streamArn: string
-  readonly region: string
-  readonly accountId: string
-  readonly retentionHours: number
-  readonly shardIds: ReadonlyArray<string>
-  readonly getRecords: (
-    shardId: string,
-    options: { readonly after?: string | undefined; readonly limit: number }
-  ) => Effect.Effect<ReadResult, RecordStream.RecordStreamError>
-  readonly shardTips: Effect.Effect<Readonly<Record<string, string | undefined>>>
-}
-
 const { streamError, fromSdk } = KinesisReads
 
 /** An iterator and the position it continues from (`undefined`: the trim horizon). */
@@ -72,7 +52,7 @@ interface Cursor {
 
 export const make = (
   options: Options
-): Effect.Effect<ShardSource, RecordStream.RecordStreamError, KinesisClient> =>
+): Effect.Effect<ShardReader.Service, RecordStream.RecordStreamError, KinesisClient> =>
   Effect.gen(function* () {
     const client = yield* KinesisClient
     const { streamName, streamArn } = options
@@ -121,7 +101,7 @@ export const make = (
       kept: Cursor | undefined,
       limit: number
     ): Effect.Effect<
-      { readonly result: ReadResult; readonly next: Cursor | undefined },
+      { readonly result: ShardReader.ReadResult; readonly next: Cursor | undefined },
       RecordStream.RecordStreamError
     > =>
       Effect.gen(function* () {
@@ -225,5 +205,5 @@ export const make = (
       shardIds,
       getRecords,
       shardTips
-    } satisfies ShardSource
+    } satisfies ShardReader.Service
   })

@@ -4,7 +4,7 @@
  * there, and tips that see records no `getRecords` call has read yet.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import type { RecordStream } from "@spillway/core"
+import type { RecordStream, ShardReader } from "@spillway/core"
 import { Effect } from "effect"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
@@ -52,7 +52,7 @@ const setUp = (shardCount: number) =>
   })
 
 /** Every record of a shard, read `limit` at a time with `after` = the last record of the previous page. */
-const readShard = (source: KinesisShardSource.ShardSource, shardId: string, limit: number) =>
+const readShard = (source: ShardReader.Service, shardId: string, limit: number) =>
   Effect.gen(function* () {
     const records: Array<RecordStream.StreamRecord> = []
     let pages = 0

@@ -26,9 +26,8 @@
  * is created with the stream, so both see every record). Records trimmed by retention before they
  * were read are not backed up, as in Firehose.
  */
-import { Archive, type RecordStream } from "@spillway/core"
+import { Archive, type RecordStream, type ShardReader } from "@spillway/core"
 import { Clock, Data, Effect, Result, type Scope, Semaphore } from "effect"
-import type { ShardSource } from "./KinesisEventSource.js"
 
 export interface Config {
   /** Flush when the buffer holds this many bytes (Firehose: 1–128 MiB). @default 5 MiB */
@@ -91,7 +90,7 @@ const check = (option: string, value: number, min: number, max: number) =>
     : Effect.fail(new InvalidConfig({ option, message: `${option} must be in ${min}–${max}, got ${value}` }))
 
 export const start = (
-  source: Pick<ShardSource, "shardIds" | "getRecords" | "shardTips">,
+  source: Pick<ShardReader.Service, "shardIds" | "getRecords" | "shardTips">,
   archive: Archive.Service,
   config: Config = {}
 ): Effect.Effect<Delivery, InvalidConfig, Scope.Scope> =>

@@ -31,22 +31,17 @@
  * - a handler response that is not an object (a string, a number) is treated like an empty
  *   response: success.
  */
-import { type FailureDestination, LambdaEvents, OnFailure, type RecordStream } from "@spillway/core"
+import {
+  type FailureDestination,
+  LambdaEvents,
+  OnFailure,
+  type RecordStream,
+  type ShardReader
+} from "@spillway/core"
 import { Clock, Data, Effect, Exit, Random, Schedule, type Scope } from "effect"
 import type * as MemoryStream from "./MemoryStream.js"
 
 export type StartingPosition = "TRIM_HORIZON" | "LATEST"
-
-/**
- * What the mapping needs of a stream: the shards to poll, GetRecords from a checkpoint, each
- * shard's newest sequence number (for `LATEST` and for idleness) and the stream's identity for
- * events and on-failure records. A `MemoryStream` is one; `@spillway/aws`' `KinesisShardSource` is
- * another, over the real Kinesis API.
- */
-export type ShardSource = Pick<
-  MemoryStream.Service,
-  "streamArn" | "region" | "accountId" | "retentionHours" | "shardIds" | "getRecords" | "shardTips"
->
 
 export interface Config {
   /** Where a shard without a checkpoint starts: the oldest retained record, or only new records. */
@@ -296,7 +291,8 @@ const iso = (epochMillis: number): string => new Date(epochMillis).toISOString()
  * Fails only on an invalid configuration; handler failures are the mapping's business.
  */
 export const start = <R>(
-  stream: ShardSource,
+  // The stream's read side: a `MemoryStream`, or `@spillway/aws`' `KinesisShardSource` over Kinesis.
+  stream: ShardReader.Service,
   handler: Handler<R>,
   config: Config
 ): Effect.Effect<EventSource, InvalidConfig, Scope.Scope | R> =>

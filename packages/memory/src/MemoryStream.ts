@@ -18,7 +18,7 @@
  * fiber, so a test under `TestClock` with a seeded `Random` (`Random.withSeed`) is deterministic.
  */
 import { createHash } from "node:crypto"
-import { RecordStream } from "@spillway/core"
+import { RecordStream, type ShardReader } from "@spillway/core"
 import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
 
 export interface Options {
@@ -48,11 +48,8 @@ export interface ShardDescription {
 }
 
 /** What one GetRecords-like read returns. */
-export interface ReadResult {
-  readonly records: ReadonlyArray<RecordStream.StreamRecord>
-  /** 0 when the read reached the tip of the shard; otherwise how old the first unread record is. */
-  readonly millisBehindLatest: number
-}
+/** What `getRecords` answers (the `ShardReader` port's result). */
+export type ReadResult = ShardReader.ReadResult
 
 /** When an injected fault ends: after a duration from now, at an epoch-millisecond instant, or (omitted) when cleared. */
 export type FaultWindow = { readonly for: Duration.Input } | { readonly until: number }
@@ -72,27 +69,13 @@ export interface Stats {
   readonly rejectedCalls: number
 }
 
-/** The stream seen by producers (`RecordStream.Service`) plus what consumers and tests need. */
-export interface Service extends RecordStream.Service {
+/**
+ * The stream seen by producers (`RecordStream.Service`) and by consumers (`ShardReader.Service`),
+ * plus what tests need.
+ */
+export interface Service extends RecordStream.Service, ShardReader.Service {
   readonly streamName: string
-  readonly region: string
-  readonly accountId: string
-  readonly retentionHours: number
   readonly shards: ReadonlyArray<ShardDescription>
-  readonly shardIds: ReadonlyArray<string>
-  /**
-   * Reads up to `limit` (1–10,000, as GetRecords) retained records of a shard, in sequence order,
-   * starting after `after` or, when `after` is undefined, at the trim horizon.
-   */
-  readonly getRecords: (
-    shardId: string,
-    options: { readonly after?: string | undefined; readonly limit: number }
-  ) => Effect.Effect<ReadResult, RecordStream.RecordStreamError>
-  /**
-   * The newest retained sequence number of each shard (`undefined` for a shard holding nothing).
-   * An observation for consumers and tests: fault injection does not apply to it.
-   */
-  readonly shardTips: Effect.Effect<Readonly<Record<string, string | undefined>>>
   /** Every retained record, shard by shard, each shard in sequence order. */
   readonly records: Effect.Effect<ReadonlyArray<RecordStream.StreamRecord>>
   readonly recordCount: Effect.Effect<number>
@@ -447,6 +430,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       putRecords,
       readRange,
       getRecords,
+      // An observation for consumers and tests: fault injection does not apply to it.
       shardTips: withTrim(() =>
         Object.fromEntries(
           shards.map((shard) => [shard.description.shardId, shard.records.at(-1)?.sequenceNumber])

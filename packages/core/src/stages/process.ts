@@ -13,8 +13,8 @@ import * as DocumentSink from "../DocumentSink.js"
 import * as LambdaEvents from "../LambdaEvents.js"
 import * as Metrics from "../Metrics.js"
 import { compareSequenceNumbers, type StreamRecord } from "../RecordStream.js"
-import * as Schedules from "../Schedules.js"
 import { decodeEnvelope, type TelemetryEnvelope } from "../Telemetry.js"
+import { writeWithRetries } from "./writeDocuments.js"
 
 export interface ProcessFailure {
   readonly sequenceNumber: string
@@ -29,24 +29,6 @@ export interface ProcessResult {
   readonly written: number
   readonly skipped: number
   readonly failed: ReadonlyArray<ProcessFailure>
-}
-
-/** How a stream envelope becomes a document: flat, with times as ISO strings, keyed by record id. */
-export const toDocument = (envelope: TelemetryEnvelope): DocumentSink.Document => ({
-  id: envelope.record.id,
-  body: {
-    id: envelope.record.id,
-    type: envelope.record.type,
-    timestamp: envelope.record.timestamp,
-    tenant: envelope.tenant,
-    receivedAt: new Date(envelope.receivedAt).toISOString(),
-    payload: envelope.record.payload
-  }
-})
-
-class PendingItems {
-  readonly _tag = "PendingItems"
-  readonly isRetryable = true
 }
 
 export const process = Effect.fn("process")(function* (
@@ -103,59 +85,6 @@ export const process = Effect.fn("process")(function* (
   yield* Metric.update(Metrics.recordsFailed, failed.length)
   return { written, skipped, failed }
 })
-
-/**
- * Writes the documents, then writes again only the items still retryable, until
- * `Schedules.sinkWrite` gives up. `onLanded` sees the items of each attempt that the sink
- * confirmed, as soon as it confirms them (the processor marks them in the cache and records their
- * delay). Returns the last outcome of every id.
- */
-export const writeWithRetries = (
-  sink: DocumentSink.Service,
-  envelopes: ReadonlyArray<TelemetryEnvelope>,
-  onLanded: (landed: ReadonlyArray<TelemetryEnvelope>) => Effect.Effect<void>
-): Effect.Effect<ReadonlyMap<string, DocumentSink.WriteOutcome>> => {
-  const outcomes = new Map<string, DocumentSink.WriteOutcome>()
-  const documents = envelopes.map(toDocument)
-  const attempt = Effect.suspend(() => {
-    const pending = envelopes.flatMap((envelope, i) =>
-      outcomes.get(envelope.record.id)?._tag === "Written" ||
-      outcomes.get(envelope.record.id)?._tag === "Rejected"
-        ? []
-        : [{ envelope, document: documents[i]! }]
-    )
-    return sink.write(pending.map((p) => p.document)).pipe(
-      Effect.catch((error) => {
-        const outcome: DocumentSink.WriteOutcome = {
-          _tag: error.isRetryable ? "Retryable" : "Rejected",
-          reason: error.message
-        }
-        return Effect.succeed(pending.map(() => outcome))
-      }),
-      Effect.flatMap((answers) => {
-        const landed: Array<TelemetryEnvelope> = []
-        pending.forEach((p, i) => {
-          const outcome = answers[i] ?? { _tag: "Retryable", reason: "the sink gave no answer for this item" }
-          outcomes.set(p.envelope.record.id, outcome)
-          if (outcome._tag === "Written") landed.push(p.envelope)
-        })
-        const stillPending = pending.some((p) => outcomes.get(p.envelope.record.id)?._tag === "Retryable")
-        return (landed.length === 0 ? Effect.void : onLanded(landed)).pipe(
-          Effect.andThen(
-            stillPending
-              ? Effect.andThen(Metric.update(Metrics.sinkRetries, 1), Effect.fail(new PendingItems()))
-              : Effect.void
-          )
-        )
-      })
-    )
-  })
-  return attempt.pipe(
-    Effect.retry({ schedule: Schedules.sinkWrite, while: (e) => e.isRetryable }),
-    Effect.ignore,
-    Effect.as(outcomes)
-  )
-}
 
 /** Marks newly written ids in the cache and records their end-to-end delay. */
 const markWritten = (

@@ -33,7 +33,7 @@ import { DedupCache } from "../DedupCache.js"
 import * as DocumentSink from "../DocumentSink.js"
 import * as Schedules from "../Schedules.js"
 import * as Telemetry from "../Telemetry.js"
-import { writeWithRetries } from "./process.js"
+import { writeWithRetries } from "./writeDocuments.js"
 
 export interface RestoreOptions {
   /** Documents per bulk write. @default 500 */

@@ -5,7 +5,8 @@
  *
  * A record that does not encode is refused as `InvalidRequest` before any call. Service failures
  * map onto the destination's three reasons: throttling, 5xx and network faults are `Unavailable`
- * (retryable: `Schedules.failureDestinationSend` tries again), credentials and KMS problems are
+ * (retryable: in production the sender is Lambda itself, which keeps trying a destination that is
+ * down; the event source mapping emulation does the same), credentials and KMS problems are
  * `AccessDenied`, and everything else — including a queue that does not exist — is `InvalidRequest`.
  */
 import { SendMessageCommand } from "@aws-sdk/client-sqs"

@@ -69,12 +69,6 @@ export const archiveRead = Schedule.min([
   Schedule.spaced("10 seconds")
 ]).pipe(Schedule.jittered, Schedule.upTo({ duration: "2 minutes" }))
 
-/** Event source mapping → on-failure destination. Losing this record loses the pointer to the batch. */
-export const failureDestinationSend = Schedule.min([
-  Schedule.exponential("200 millis", 2),
-  Schedule.spaced("10 seconds")
-]).pipe(Schedule.jittered, Schedule.upTo({ duration: "2 minutes" }))
-
 /**
  * The longest a processor invocation can spend retrying sink writes (used to size the Lambda
  * timeout): `sinkWrite` may start a delay until 20 s have passed, and that delay is at most its

@@ -42,16 +42,6 @@ describe("Schedules", () => {
     })
   )
 
-  it.effect("failureDestinationSend keeps trying for minutes, bounded", () =>
-    Effect.gen(function* () {
-      const { attempts, elapsed } = yield* exhaust(Schedules.failureDestinationSend, "1 second")
-      expect(attempts).toBeGreaterThan(10)
-      // upTo lets the last delay start just before two minutes; jittered, that delay is at most 12 s
-      // (a 130 s bound failed for about 1 run in 13).
-      expect(Duration.isLessThanOrEqualTo(elapsed, Duration.seconds(132))).toBe(true)
-    })
-  )
-
   it.effect("archiveRead keeps trying for about two minutes, then stops", () =>
     Effect.gen(function* () {
       const { attempts, elapsed } = yield* exhaust(Schedules.archiveRead, "1 second")

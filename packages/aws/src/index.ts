@@ -5,6 +5,7 @@
  * the name of a missing or malformed variable). `ClientConfig` says how SDK retries and the core
  * `Schedules` divide the work.
  */
+export * as AwsPipeline from "./AwsPipeline.js"
 export * as ClientConfig from "./ClientConfig.js"
 export * as FirehoseArchive from "./FirehoseArchive.js"
 export * as FirehoseClient from "./FirehoseClient.js"

@@ -1,0 +1,96 @@
+/**
+ * The deployed pipeline, one layer per function, each read from the function's environment
+ * through `Config`: the layer a Lambda handler's `ManagedRuntime` is built from, providing exactly
+ * the services its stage asks for (`MemoryPipeline` offers the same layers over memory backends).
+ *
+ * | function            | stage                      | services                                   |
+ * |---------------------|----------------------------|--------------------------------------------|
+ * | collector           | `CollectorHttp` / `collect`| `ApiKeys`, `RecordStream`, `FallbackQueue` |
+ * | redriver            | `redrive`                  | `RecordStream`, `FallbackQueue`            |
+ * | processor           | `process`                  | `DedupCache`, `DocumentSink`               |
+ * | failure-reprocessor | `replay`                   | `RecordStream`, `DedupCache`, `DocumentSink` |
+ * | backup-replayer     | archive → stream           | `Archive`, `RecordStream`                  |
+ * | (operator) restore  | `restore` (archive → sink) | `Archive`, `DedupCache`, `DocumentSink`    |
+ *
+ * Each layer builds its SDK clients once (scoped: destroyed when the runtime is disposed) and
+ * fails at start, naming the variable, when one is missing or malformed; no AWS call is made
+ * while building unless the configuration asks for one (`STREAM_NAME` is resolved to its ARN).
+ * The dedup cache lives as long as the function's execution environment, so a warm processor
+ * skips ids it wrote in earlier invocations. Where API keys come from (Secrets Manager or SSM)
+ * is the collector's own choice: it passes its `ApiKeys` layer.
+ */
+import {
+  type ApiKeys,
+  type Archive,
+  DedupCache,
+  type DocumentSink,
+  type FallbackQueue,
+  type RecordStream
+} from "@spillway/core"
+import { type Config, Layer } from "effect"
+import * as FirehoseArchive from "./FirehoseArchive.js"
+import * as KinesisClient from "./KinesisClient.js"
+import * as KinesisRecordStream from "./KinesisRecordStream.js"
+import * as OpenSearchClient from "./OpenSearchClient.js"
+import * as OpenSearchSink from "./OpenSearchSink.js"
+import * as S3Client from "./S3Client.js"
+import * as SqsClient from "./SqsClient.js"
+import * as SqsFallbackQueue from "./SqsFallbackQueue.js"
+
+/** The Kinesis stream (`STREAM_ARN` or `STREAM_NAME`). */
+export const stream: Layer.Layer<
+  RecordStream.RecordStream,
+  Config.ConfigError | RecordStream.RecordStreamError
+> = KinesisRecordStream.layerConfig().pipe(Layer.provide(KinesisClient.layerConfig()))
+
+/** The SQS fallback queue (`FALLBACK_QUEUE_URL`). */
+export const fallbackQueue: Layer.Layer<
+  FallbackQueue.FallbackQueue,
+  Config.ConfigError | FallbackQueue.FallbackQueueError
+> = SqsFallbackQueue.layerConfig().pipe(Layer.provide(SqsClient.layerConfig()))
+
+/** The OpenSearch sink (`OPENSEARCH_ENDPOINT`, `OPENSEARCH_INDEX`, …), SigV4-signed. */
+export const sink: Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError> =
+  OpenSearchSink.layerConfig().pipe(Layer.provide(OpenSearchClient.layerConfig()))
+
+/** The Firehose backup archive on S3 (`ARCHIVE_BUCKET`, `FIREHOSE_STREAM_NAME`, `ARCHIVE_PREFIX`, `ARCHIVE_COMPRESSION`). */
+export const archive: Layer.Layer<Archive.Archive, Config.ConfigError> = FirehoseArchive.layerConfig.pipe(
+  Layer.provide(S3Client.layerConfig())
+)
+
+/** The collector: the stream, the fallback queue, and the key store the handler chooses. */
+export const collector = <E, R>(
+  apiKeys: Layer.Layer<ApiKeys.ApiKeys, E, R>
+): Layer.Layer<
+  ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue,
+  E | Config.ConfigError | RecordStream.RecordStreamError | FallbackQueue.FallbackQueueError,
+  R
+> => Layer.mergeAll(apiKeys, stream, fallbackQueue)
+
+/** The redriver: puts what the fallback queue holds back into the stream. */
+export const redriver: Layer.Layer<
+  RecordStream.RecordStream | FallbackQueue.FallbackQueue,
+  Config.ConfigError | RecordStream.RecordStreamError | FallbackQueue.FallbackQueueError
+> = Layer.mergeAll(stream, fallbackQueue)
+
+/** The processor: the dedup cache and the sink. */
+export const processor: Layer.Layer<DedupCache.DedupCache | DocumentSink.DocumentSink, Config.ConfigError> =
+  Layer.mergeAll(DedupCache.layer(), sink)
+
+/** The failure reprocessor: reads failed ranges back from the stream, then processes them. */
+export const failureReprocessor: Layer.Layer<
+  RecordStream.RecordStream | DedupCache.DedupCache | DocumentSink.DocumentSink,
+  Config.ConfigError | RecordStream.RecordStreamError
+> = Layer.mergeAll(stream, DedupCache.layer(), sink)
+
+/** The backup replayer: puts what the archive holds for a window back into the stream. */
+export const backupReplayer: Layer.Layer<
+  Archive.Archive | RecordStream.RecordStream,
+  Config.ConfigError | RecordStream.RecordStreamError
+> = Layer.mergeAll(archive, stream)
+
+/** A restore after losing the index: what the archive holds, written into the sink past the cache. */
+export const restore: Layer.Layer<
+  Archive.Archive | DedupCache.DedupCache | DocumentSink.DocumentSink,
+  Config.ConfigError
+> = Layer.mergeAll(archive, DedupCache.layer(), sink)

@@ -18,7 +18,7 @@ import {
   Replay,
   Restore
 } from "@spillway/core"
-import { Context, Effect, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import * as FirehoseDelivery from "./FirehoseDelivery.js"
 import * as KinesisEventSource from "./KinesisEventSource.js"
 import * as MemoryArchive from "./MemoryArchive.js"
@@ -73,7 +73,24 @@ export const recommendedProcessorConfig: KinesisEventSource.Config = {
   maximumRetryAttempts: 3
 }
 
+/**
+ * One layer per function, as `AwsPipeline` offers them over AWS: exactly the services each
+ * function's stage asks for, here over this pipeline's memory backends.
+ */
+export interface Layers {
+  readonly collector: Layer.Layer<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue>
+  readonly redriver: Layer.Layer<RecordStream.RecordStream | FallbackQueue.FallbackQueue>
+  readonly processor: Layer.Layer<DedupCache.DedupCache | DocumentSink.DocumentSink>
+  readonly failureReprocessor: Layer.Layer<
+    RecordStream.RecordStream | DedupCache.DedupCache | DocumentSink.DocumentSink
+  >
+  readonly backupReplayer: Layer.Layer<Archive.Archive | RecordStream.RecordStream>
+  readonly restore: Layer.Layer<Archive.Archive | DedupCache.DedupCache | DocumentSink.DocumentSink>
+}
+
 export interface Pipeline {
+  /** The functions' layers over this pipeline's backends. */
+  readonly layers: Layers
   readonly collect: (
     apiKey: string | undefined,
     body: unknown
@@ -125,46 +142,58 @@ export const make = (
         ? DocumentSink.fanOut([index.sink, ...options.extraSinks])
         : index.sink
 
-    const context = Context.empty().pipe(
-      Context.add(RecordStream.RecordStream, stream),
-      Context.add(FallbackQueue.FallbackQueue, queue),
-      Context.add(DocumentSink.DocumentSink, sink),
-      Context.add(DedupCache.DedupCache, cache),
-      Context.add(ApiKeys.ApiKeys, ApiKeys.make((options.apiKeys ?? defaultApiKeys).map(hashed)))
+    const archive = yield* MemoryArchive.make(options.archive)
+    const streamLayer = Layer.succeed(RecordStream.RecordStream, stream)
+    const queueLayer = Layer.succeed(FallbackQueue.FallbackQueue, queue)
+    const cacheAndSink = Layer.mergeAll(
+      Layer.succeed(DedupCache.DedupCache, cache),
+      Layer.succeed(DocumentSink.DocumentSink, sink)
     )
+    const archiveLayer = Layer.succeed(Archive.Archive, archive)
+    const layers: Layers = {
+      collector: Layer.mergeAll(
+        Layer.succeed(ApiKeys.ApiKeys, ApiKeys.make((options.apiKeys ?? defaultApiKeys).map(hashed))),
+        streamLayer,
+        queueLayer
+      ),
+      redriver: Layer.merge(streamLayer, queueLayer),
+      processor: cacheAndSink,
+      failureReprocessor: Layer.merge(streamLayer, cacheAndSink),
+      backupReplayer: Layer.merge(archiveLayer, streamLayer),
+      restore: Layer.merge(archiveLayer, cacheAndSink)
+    }
+    // Built once, as a function's runtime is: every invocation is given the same services.
+    const collector = yield* Layer.build(layers.collector)
+    const processorServices = yield* Layer.build(layers.processor)
+    const redriverServices = yield* Layer.build(layers.redriver)
+    const failureReprocessor = yield* Layer.build(layers.failureReprocessor)
+    const restoreServices = yield* Layer.build(layers.restore)
 
     const processorConfig = { ...recommendedProcessorConfig, ...options.processor, onFailure: failures }
-    // Without partial batch response the handler must fail the invocation, or Lambda would take
-    // the batch as done and move past records that were never written.
     const processor = yield* KinesisEventSource.start(
       stream,
-      processorConfig.reportBatchItemFailures === true
-        ? (event) => Effect.provide(Process.processKinesisEvent(event), context)
-        : (event) => Effect.provide(Process.processKinesisEventOrFail(event), context),
+      Process.kinesisHandler(processorConfig),
       processorConfig
-    )
+    ).pipe(Effect.provide(processorServices))
     const redriver = yield* SqsEventSource.start(
       queue,
-      (event) => Effect.provide(Redrive.redriveSqsEvent(event, options.collect ?? {}), context),
+      (event) => Redrive.redriveSqsEvent(event, options.collect ?? {}),
       { reportBatchItemFailures: true, ...options.redriver }
-    )
+    ).pipe(Effect.provide(redriverServices))
 
-    const archive = yield* MemoryArchive.make(options.archive)
     const backup =
       options.backup === false
         ? undefined
         : yield* FirehoseDelivery.start(stream, archive, options.backup ?? defaultBackupConfig)
 
     return {
-      collect: (apiKey, body) => Effect.provide(Collect.collect(apiKey, body, options.collect), context),
+      layers,
+      collect: (apiKey, body) => Effect.provide(Collect.collect(apiKey, body, options.collect), collector),
       replayFailures: Effect.flatMap(failures.records, (records) =>
-        Effect.provide(Replay.replay(records), context)
+        Effect.provide(Replay.replay(records), failureReprocessor)
       ),
       restoreFromArchive: (range, restoreOptions) =>
-        Restore.restore(range, restoreOptions).pipe(
-          Effect.provide(context),
-          Effect.provideService(Archive.Archive, archive)
-        ),
+        Effect.provide(Restore.restore(range, restoreOptions), restoreServices),
       stream,
       queue,
       deadLetterQueue,
@@ -187,3 +216,14 @@ const hashed = (k: { readonly tenant: string; readonly key: string }): ApiKeys.H
   tenant: k.tenant,
   sha256: ApiKeys.hashKey(k.key)
 })
+
+/** The whole memory world as one service, for programs and tests that take it from a layer. */
+export class MemoryPipeline extends Context.Service<MemoryPipeline, Pipeline>()(
+  "spillway/memory/MemoryPipeline"
+) {}
+
+/** `make` as a layer: the pipeline runs, polling and delivering, while the layer's scope is open. */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<MemoryPipeline, KinesisEventSource.InvalidConfig | FirehoseDelivery.InvalidConfig> =>
+  Layer.effect(MemoryPipeline, make(options))

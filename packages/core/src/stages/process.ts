@@ -144,3 +144,20 @@ export const processKinesisEventOrFail = (
         new BatchFailed({ failed: result.failed.length, firstReason: result.failed[0]?.reason ?? "" })
     )
   )
+
+/**
+ * The processor's handler for a mapping, chosen by the mapping's `ReportBatchItemFailures`: with
+ * it, the partial batch response (`processKinesisEvent`); without it, any record that could not
+ * be saved fails the invocation (`processKinesisEventOrFail`), since Lambda would read a partial
+ * response as success.
+ */
+export const kinesisHandler =
+  (mapping: { readonly reportBatchItemFailures?: boolean | undefined }) =>
+  (
+    event: LambdaEvents.KinesisEvent
+  ): Effect.Effect<
+    ProcessResult | (LambdaEvents.BatchResponse & { readonly result: ProcessResult }),
+    BatchFailed,
+    DedupCache | DocumentSink.DocumentSink
+  > =>
+    mapping.reportBatchItemFailures === true ? processKinesisEvent(event) : processKinesisEventOrFail(event)

@@ -1,5 +1,5 @@
 /**
- * `DocumentSink` on Amazon Data Firehose `PutRecordBatch` (reference §5.1), for delivering
+ * `DocumentSink` on Amazon Data Firehose `PutRecordBatch` (docs/aws-behaviour.md §5.1), for delivering
  * documents to an S3 archive (core `Archive` describes the layout they land in; `FirehoseArchive`
  * reads it back).
  *

@@ -1,5 +1,5 @@
 /**
- * `RecordStream` on Kinesis Data Streams (reference §1), through the SDK v3 client.
+ * `RecordStream` on Kinesis Data Streams (docs/aws-behaviour.md §1), through the SDK v3 client.
  *
  * Guarantees:
  * - `putRecords` answers once per entry in request order, from each result entry's `ErrorCode`

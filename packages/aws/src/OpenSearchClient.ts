@@ -1,6 +1,6 @@
 /**
  * The OpenSearch client as a scoped service, signing every request with AWS SigV4 (service `es`
- * for a managed domain, `aoss` for a Serverless collection; reference §6.8) unless `auth: "none"`
+ * for a managed domain, `aoss` for a Serverless collection; docs/aws-behaviour.md §6.8) unless `auth: "none"`
  * is asked for (a local cluster).
  *
  * The client's own retries are off (`maxRetries: 0`): its transport would resend 502/503/504 and

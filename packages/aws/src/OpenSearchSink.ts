@@ -1,5 +1,5 @@
 /**
- * `DocumentSink` on OpenSearch `_bulk` (reference §6), through the OpenSearch client.
+ * `DocumentSink` on OpenSearch `_bulk` (docs/aws-behaviour.md §6), through the OpenSearch client.
  *
  * Guarantees:
  * - one action per document, keyed by the document id as `_id`, so a replay rewrites the same

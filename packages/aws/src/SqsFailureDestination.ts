@@ -1,6 +1,6 @@
 /**
  * `FailureDestination` on an SQS queue: each `OnFailureRecord` becomes one message whose body is
- * the record's JSON exactly as the Kinesis event source mapping writes it (reference §2.6), so a
+ * the record's JSON exactly as the Kinesis event source mapping writes it (docs/aws-behaviour.md §2.6), so a
  * replay tool reads records sent here and records written by AWS the same way.
  *
  * A record that does not encode is refused as `InvalidRequest` before any call. Service failures

@@ -1,5 +1,5 @@
 /**
- * `FallbackQueue` on an SQS standard queue (reference §4), through the SDK v3 client.
+ * `FallbackQueue` on an SQS standard queue (docs/aws-behaviour.md §4), through the SDK v3 client.
  *
  * Guarantees:
  * - `send` uses SendMessageBatch (with each message's `DelaySeconds`) and answers once per

@@ -3,7 +3,7 @@
  * tools that rebuild the index after a disaster. One service, two implementations: S3
  * (`@spillway/aws` `FirehoseArchive`) and memory (`@spillway/memory` `MemoryArchive`).
  *
- * The layout is Firehose's own (reference §5.4–5.5), so an archive filled by the real Firehose and
+ * The layout is Firehose's own (docs/aws-behaviour.md §5.4–5.5), so an archive filled by the real Firehose and
  * one filled by Spillway's local emulation read the same way:
  * - objects under UTC hour prefixes `<prefix>YYYY/MM/dd/HH/`, named
  *   `<delivery stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid>[.gz]` after the arrival time of the

@@ -1,5 +1,5 @@
 /**
- * The archive's layout, as Firehose writes it to S3 (reference §5.4–5.5): UTC hour prefixes,
+ * The archive's layout, as Firehose writes it to S3 (docs/aws-behaviour.md §5.4–5.5): UTC hour prefixes,
  * object names after the oldest record, newline-delimited records. Run under a process time zone
  * far from UTC, so that a helper reading local time instead of UTC fails here and not only on a
  * machine set to some other zone.

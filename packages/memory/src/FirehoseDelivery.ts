@@ -1,6 +1,6 @@
 /**
  * An emulation of Amazon Data Firehose with a Kinesis stream as source and S3 as destination
- * (reference §5.2–5.5, §5.8): the hourly backup of the stream. It reads every shard about once per
+ * (docs/aws-behaviour.md §5.2–5.5, §5.8): the hourly backup of the stream. It reads every shard about once per
  * second as its own consumer, buffers what it read, and writes one archive object whenever the
  * buffer reaches `bufferingSizeBytes` or its oldest record has waited `bufferingIntervalSeconds`,
  * whichever comes first. Over a `MemoryStream` and a `MemoryArchive` it backs up the in-memory
@@ -12,7 +12,7 @@
  *   except records the archive's newline framing cannot hold (empty, or containing a newline):
  *   those are set aside in `refused` with their shard, sequence number and reason instead of
  *   blocking the backup. (Firehose itself would archive them — it diverts only failed transforms
- *   and conversions, reference §5.6 — and they would read back split or not at all.) Firehose is
+ *   and conversions, docs/aws-behaviour.md §5.6 — and they would read back split or not at all.) Firehose is
  *   at-least-once; this emulation never duplicates, even when a flush is interrupted, but readers
  *   must not rely on that;
  * - a failed read is retried on the next poll, a failed delivery after `retryDelayMillis`, both

@@ -1,7 +1,7 @@
 /**
  * An emulation of Lambda's Kinesis event source mapping (ESM) over a `MemoryStream`: it polls every
  * shard, builds Kinesis events, invokes a handler and reacts to its outcome the way Lambda does
- * (reference §2.1–§2.4 and §2.6), so that a processor's failure handling can be tested end to end
+ * (docs/aws-behaviour.md §2.1–§2.4 and §2.6), so that a processor's failure handling can be tested end to end
  * without AWS.
  *
  * Guarantees:
@@ -9,7 +9,7 @@
  *   order, and a shard is blocked while its batch is retried;
  * - a batch is flushed when it reaches `batchSize`, when the batching window elapses, or when one
  *   more record would push the event over Lambda's 6 MB synchronous payload limit;
- * - errors follow the §2.3 reference algorithm: bisection on function error (without consuming
+ * - errors follow the algorithm of §2.3: bisection on function error (without consuming
  *   retry attempts), partial batch responses (§2.4), retry and age limits, and an `OnFailureRecord`
  *   (§2.6) for every discarded batch before the checkpoint moves past it.
  *
@@ -20,7 +20,7 @@
  * - the record age is checked before every invocation, the first included: a batch whose oldest
  *   record is older than `maximumRecordAgeInSeconds`, or older than the stream's retention (the
  *   records are gone from the stream), is discarded with condition `RecordAgeExceeded` (LocalStack's
- *   name; §0 #16);
+ *   name; docs/aws-behaviour.md §2.6);
  * - `approximateInvokeCount` counts the invocations of the discarded batch in its final shape: a
  *   bisected half or the remainder after a partial response starts a new count;
  * - a failed batch is retried after `retryDelayMillis` (default: the poll interval). Lambda retries

@@ -1,6 +1,6 @@
 /**
  * An in-memory OpenSearch index with a `_bulk` API, and the `DocumentSink` that writes to it, for
- * tests and local runs (reference §6).
+ * tests and local runs (docs/aws-behaviour.md §6).
  *
  * What it guarantees, as OpenSearch does: documents are keyed by `_id`, so writing an id again
  * replaces it (one document, version + 1) and replays never duplicate; `create` on an existing id
@@ -121,7 +121,7 @@ export interface Handle {
   readonly deleteIndex: Effect.Effect<void>
   /**
    * Takes a snapshot of the index (documents and mapping) as the service's automated hourly
-   * snapshots do (reference §6.7), named after the clock: the point a restore goes back to.
+   * snapshots do (docs/aws-behaviour.md §6.7), named after the clock: the point a restore goes back to.
    */
   readonly takeSnapshot: Effect.Effect<Snapshot>
   readonly snapshots: Effect.Effect<ReadonlyArray<Snapshot>>
@@ -142,7 +142,7 @@ export interface Snapshot {
   readonly documents: number
 }
 
-/** `_restore` refuses while an open index of the same name exists (reference §6.7). */
+/** `_restore` refuses while an open index of the same name exists (docs/aws-behaviour.md §6.7). */
 export class IndexExists extends Data.TaggedError("IndexExists")<{ readonly index: string }> {
   override get message() {
     return `an open index named ${this.index} exists: delete or close it before restoring a snapshot into it`

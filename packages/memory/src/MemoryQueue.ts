@@ -1,7 +1,7 @@
 /**
  * An in-memory SQS standard queue behind the `FallbackQueue` tag, for tests and local runs.
  *
- * It reproduces the behaviour the collector and the redriver depend on (reference §4):
+ * It reproduces the behaviour the collector and the redriver depend on (docs/aws-behaviour.md §4):
  * SendMessageBatch validation (whole-call errors vs per-entry `Failed` with `SenderFault`),
  * visibility timeouts with a new receipt handle and a growing receive count on every receive,
  * deletes that need the latest handle, redrive to a dead-letter queue once a message's receive

@@ -3,7 +3,7 @@
  * control handle to read shards the way a consumer does and to inject the failures a real stream
  * produces.
  *
- * Guarantees, each as Kinesis documents it (reference §1):
+ * Guarantees, each as Kinesis documents it (docs/aws-behaviour.md §1):
  * - routing: MD5 of the partition key's UTF-8 bytes, read as a big-endian unsigned 128-bit integer,
  *   into shards that split the hash space evenly (the last shard takes the remainder);
  * - per shard, sequence numbers are ~56-digit decimal strings that strictly increase, with random

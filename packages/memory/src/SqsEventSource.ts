@@ -1,6 +1,6 @@
 /**
  * An emulation of Lambda's SQS event source mapping over a `MemoryQueue`, so the redriver's
- * handler runs in tests exactly as Lambda would call it (reference §3).
+ * handler runs in tests exactly as Lambda would call it (docs/aws-behaviour.md §3).
  *
  * Pollers receive batches (up to `batchSize`, waiting up to the batching window to fill one, and
  * never past Lambda's 6 MB synchronous payload), build the event in Lambda's shape and invoke the

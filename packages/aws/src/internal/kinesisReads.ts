@@ -19,7 +19,7 @@ const throttlingNames: ReadonlySet<string> = new Set([
   "ProvisionedThroughputExceededException",
   "ThrottlingException",
   "LimitExceededException",
-  // Not in the SDK's throttling list (reference §1.4), but a retry after a pause is what helps.
+  // Not in the SDK's throttling list (docs/aws-behaviour.md §1.4), but a retry after a pause is what helps.
   "KMSThrottlingException",
   "RequestLimitExceeded",
   "TooManyRequestsException"

@@ -1,9 +1,9 @@
 /** Helpers for the collector and `spillway dev` tests: records, in-process requests, settling on TestClock. */
 import { gzipSync } from "node:zlib"
-import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
-import { type MemoryPipeline, Testing } from "@spillway/memory"
+import { ApiKeys, CollectorHttp, type FallbackQueue, type RecordStream } from "@spillway/core"
+import type { MemoryPipeline } from "@spillway/memory"
+import { Harness as Testing } from "@spillway/testing"
 import { type Console, type Context, Duration, Effect } from "effect"
-import * as CollectorHttp from "../src/collector/http.js"
 import * as CollectorServer from "../src/collector/server.js"
 
 export const { apiKey, record, records, whileClockRuns } = Testing
@@ -19,7 +19,7 @@ export const request = (
     readonly body?: unknown
     readonly gzip?: boolean
   } = {}
-): CollectorHttp.CollectorRequest => {
+): CollectorHttp.Request => {
   const raw =
     options.body instanceof Uint8Array
       ? options.body
@@ -27,13 +27,13 @@ export const request = (
   const body = options.gzip === true ? gzipSync(raw) : raw
   return {
     method: options.method ?? "POST",
-    url: options.url ?? CollectorHttp.telemetryPath,
+    path: options.url ?? CollectorHttp.telemetryPath,
     headers: {
       ...jsonHeaders,
       ...(options.gzip === true ? { "content-encoding": "gzip" } : {}),
       ...options.headers
     },
-    readBody: CollectorHttp.bodyFromBytes(body)
+    body
   }
 }
 

@@ -7,8 +7,8 @@
 
 import { afterAll, beforeAll } from "@effect/vitest"
 import { Archive } from "@spillway/core"
+import { Conformance } from "@spillway/testing"
 import { Context, Effect, Layer } from "effect"
-import { ArchiveFaults, archiveSuite } from "../../core/test/conformance/ArchiveSuite.js"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as S3Client from "../src/S3Client.js"
 import { credentials, type Fauxqs, region, startFauxqsServer, uniqueName } from "./support/emulators.js"
@@ -30,9 +30,12 @@ const serviceUnavailable: FaultProxy.Action = {
   body: { __type: "ServiceUnavailable", message: "Service Unavailable (injected by the fault proxy)" }
 }
 
-archiveSuite(
-  "FirehoseArchive on fauxqs S3",
-  (layout) =>
+const { ArchiveFaults } = Conformance
+
+Conformance.archiveSuite({
+  name: "FirehoseArchive on fauxqs S3",
+  clock: "live",
+  layer: (layout) =>
     Layer.effectContext(
       Effect.gen(function* () {
         const proxy = yield* FaultProxy.scoped(fauxqs.endpoint)
@@ -64,5 +67,6 @@ archiveSuite(
         )
       })
     ),
-  { clock: "live", faults: true, timeout: 15_000 }
-)
+  faults: ArchiveFaults,
+  timeout: 15_000
+})

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
+import { Conformance } from "@spillway/testing"
 import { ConfigProvider, Effect, Layer } from "effect"
-import { recordStreamSuite } from "../../core/test/conformance/RecordStreamSuite.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
 import { credentials, type Emulator, region, startKinesalite } from "./support/emulators.js"
@@ -22,11 +22,12 @@ afterAll(async () => {
   await kinesalite?.stop()
 })
 
-recordStreamSuite({
+Conformance.recordStreamSuite({
   name: "Kinesis on kinesalite",
   clock: "live",
   // A small page makes every multi-record range read follow NextShardIterator several times.
-  makeLayer: () => kinesisLayer(kinesalite.endpoint, { readPageSize: 7 }),
+  layer: () => kinesisLayer(kinesalite.endpoint, { readPageSize: 7 }),
+  faults: Conformance.StreamFaults,
   timeout: 30_000
 })
 

@@ -2,13 +2,15 @@
  * `OpenSearchSink` against a loopback HTTP server that answers `_bulk` as OpenSearch documents it
  * (reference §6.2–6.4): per-item statuses, whole-request 429/5xx/401, 413 for oversized bodies. No
  * emulator exists, so the server keeps a map of documents by `_id` to show idempotent rewrites.
+ * The shared `DocumentSink` conformance suite runs against the same server, reading its map back.
  */
 import { createHash } from "node:crypto"
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { DocumentSink, Schedules } from "@spillway/core"
-import { ConfigProvider, Effect, Layer, Schedule } from "effect"
+import { Conformance } from "@spillway/testing"
+import { ConfigProvider, Context, Effect, Layer, Schedule } from "effect"
 import * as OpenSearchClient from "../src/OpenSearchClient.js"
 import * as OpenSearchSink from "../src/OpenSearchSink.js"
 
@@ -147,6 +149,64 @@ const docs = (n: number, prefix = "doc") =>
 
 const write = (documents: ReadonlyArray<DocumentSink.Document>) =>
   Effect.flatMap(DocumentSink.DocumentSink, (sink) => sink.write(documents))
+
+/** The loopback domain behind the sink a conformance test writes to. */
+class Domain extends Context.Service<Domain, FakeDomain>()("test/OpenSearchDomain") {}
+
+/** Answers the suite's faults as OpenSearch does: per-item 429s for the next documents, 503 for every request. */
+const domainFaults = Effect.map(Domain, (domain) => {
+  let turnAway = 0
+  let outage = false
+  domain.reply = (request) => {
+    if (outage) {
+      return { status: 503, body: { error: { type: "unavailable", reason: "injected outage" }, status: 503 } }
+    }
+    if (turnAway === 0) return undefined
+    const items = request.lines.map((line) => {
+      if (turnAway > 0) {
+        turnAway -= 1
+        return itemOf(line, 429, {
+          type: "es_rejected_execution_exception",
+          reason: "queue capacity = 10000"
+        })
+      }
+      const existed = domain.documents.has(line.id)
+      domain.documents.set(line.id, line.source)
+      return itemOf(line, existed ? 200 : 201)
+    })
+    return { status: 200, body: { took: 1, errors: true, items } }
+  }
+  return {
+    retryNext: (count: number) =>
+      Effect.sync(() => {
+        turnAway = count
+      }),
+    outage: Effect.sync(() => {
+      outage = true
+    }),
+    clear: Effect.sync(() => {
+      turnAway = 0
+      outage = false
+    })
+  }
+})
+
+Conformance.documentSinkSuite({
+  name: "OpenSearchSink on a loopback _bulk server",
+  clock: "live",
+  layer: () =>
+    Layer.unwrap(
+      Effect.map(Effect.promise(startDomain), (domain) =>
+        Layer.merge(Layer.succeed(Domain, domain), sinkOn(domain))
+      )
+    ),
+  stored: Domain.useSync((domain) => Array.from(domain.documents, ([id, body]) => ({ id, body }))),
+  requests: Domain.useSync((domain) => domain.requests.length),
+  // A body JSON cannot carry is refused before it is sent.
+  refusedDocument: (id) => ({ id, body: { count: 10n } }),
+  faults: domainFaults,
+  timeout: 30_000
+})
 
 describe("OpenSearchSink", () => {
   it.live("writes one index action per document, keyed by its id, and answers in order", () =>

@@ -7,8 +7,8 @@
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { FailureDestination, FallbackQueue, OnFailure } from "@spillway/core"
+import { Conformance } from "@spillway/testing"
 import { ConfigProvider, Effect, Layer, Schema } from "effect"
-import { fallbackQueueSuite } from "../../core/test/conformance/FallbackQueueSuite.js"
 import * as SqsClient from "../src/SqsClient.js"
 import * as SqsFailureDestination from "../src/SqsFailureDestination.js"
 import * as SqsFallbackQueue from "../src/SqsFallbackQueue.js"
@@ -25,10 +25,11 @@ afterAll(async () => {
   await fauxqs?.stop()
 })
 
-fallbackQueueSuite({
+Conformance.fallbackQueueSuite({
   name: "SQS on fauxqs",
   clock: "live",
-  makeLayer: (queue) => sqsLayer(fauxqs, queue),
+  layer: (queue) => sqsLayer(fauxqs, queue),
+  faults: Conformance.QueueFaults,
   timeout: 30_000
 })
 

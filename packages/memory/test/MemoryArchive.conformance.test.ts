@@ -4,13 +4,16 @@
  * passes against fauxqs S3.
  */
 import { Archive } from "@spillway/core"
+import { Conformance } from "@spillway/testing"
 import { Context, Effect, Layer } from "effect"
-import { ArchiveFaults, archiveSuite } from "../../core/test/conformance/ArchiveSuite.js"
 import * as MemoryArchive from "../src/MemoryArchive.js"
 
-archiveSuite(
-  "MemoryArchive",
-  (layout) =>
+const { ArchiveFaults } = Conformance
+
+Conformance.archiveSuite({
+  name: "MemoryArchive",
+  clock: "test",
+  layer: (layout) =>
     Layer.effectContext(
       Effect.map(MemoryArchive.make({ ...layout, bucket: "conformance" }), (archive) =>
         Context.make(Archive.Archive, archive).pipe(
@@ -21,5 +24,5 @@ archiveSuite(
         )
       )
     ),
-  { clock: "test", faults: true }
-)
+  faults: ArchiveFaults
+})

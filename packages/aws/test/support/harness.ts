@@ -9,15 +9,18 @@
 import type * as Kinesis from "@aws-sdk/client-kinesis"
 import type * as Sqs from "@aws-sdk/client-sqs"
 import { FallbackQueue, RecordStream } from "@spillway/core"
+import { Conformance } from "@spillway/testing"
 import { Context, Effect, Layer } from "effect"
-import { QueueFaults } from "../../../core/test/conformance/FallbackQueueSuite.js"
-import { StreamFaults } from "../../../core/test/conformance/RecordStreamSuite.js"
 import * as KinesisClient from "../../src/KinesisClient.js"
 import * as KinesisRecordStream from "../../src/KinesisRecordStream.js"
 import * as SqsClient from "../../src/SqsClient.js"
 import * as SqsFallbackQueue from "../../src/SqsFallbackQueue.js"
 import { createStream, credentials, type Fauxqs, region, uniqueName } from "./emulators.js"
 import * as FaultProxy from "./FaultProxy.js"
+
+const { QueueFaults, StreamFaults } = Conformance
+type QueueFaults = Conformance.QueueFaults
+type StreamFaults = Conformance.StreamFaults
 
 // ---------------------------------------------------------------------------------------------
 // Kinesis

@@ -1,8 +1,9 @@
 /** Shared helpers for the end-to-end pipeline tests: record factories and settling on TestClock. */
+import { Harness } from "@spillway/testing"
 import { Effect } from "effect"
 import type { Pipeline } from "../../src/MemoryPipeline.js"
 
-export { apiKey, record, records, settle, whileClockRuns } from "../../src/Testing.js"
+export const { apiKey, record, records, settle, whileClockRuns } = Harness
 
 /** Asserts-friendly view of the index: how many documents, and the ids written other than once. */
 export const indexReport = (pipeline: Pipeline, ids: ReadonlyArray<string>) =>

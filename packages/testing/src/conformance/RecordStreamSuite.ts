@@ -2,7 +2,9 @@
  * The `RecordStream` conformance suite: what every backend (in-memory, Kinesis on an emulator,
  * Kinesis itself) must do, written once. A backend proves it behaves like the others by running
  * `recordStreamSuite` with a layer that builds a fresh, empty stream of at least two shards for
- * each test, plus the `StreamFaults` hooks that make it fail the way Kinesis fails.
+ * each test and, when it can fail on demand, the `StreamFaultsService` hooks that make it fail the
+ * way Kinesis fails (without them, the per-entry failure, throttling, outage and retention tests
+ * are not registered).
  *
  * Covered: one answer per entry in request order; per-key order on one shard; range reads exact
  * and inclusive, across read pages; per-entry failures answered in place and not stored; whole-call
@@ -10,9 +12,10 @@
  * `chunkEntries` accepted whole; requests that cannot succeed refused as `InvalidRequest`; and a
  * range lost to retention reported as `TrimmedByRetention`, never returned short.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Effect, type Layer } from "effect"
-import * as RecordStream from "../../src/RecordStream.js"
+import { describe, expect } from "@effect/vitest"
+import { RecordStream } from "@spillway/core"
+import { Clock, Context, Effect } from "effect"
+import { register, registerWithFaults, type SuiteOptions } from "./Suite.js"
 
 /** How a test makes the backend fail. Every hook lasts until `clear`. */
 export interface StreamFaultsService {
@@ -27,22 +30,18 @@ export interface StreamFaultsService {
   readonly clear: Effect.Effect<void>
 }
 
+/** A key for layers that build the hooks next to the stream: pass it as is, `faults: StreamFaults`. */
 export class StreamFaults extends Context.Service<StreamFaults, StreamFaultsService>()(
   "spillway/conformance/StreamFaults"
 ) {}
 
-export interface RecordStreamSuiteOptions {
-  /** The backend, as test titles name it. */
-  readonly name: string
-  /** Builds a fresh, empty stream (≥ 2 shards) and its fault hooks; called once per test. */
-  readonly makeLayer: () => Layer.Layer<RecordStream.RecordStream | StreamFaults, unknown>
-  /** `"test"` runs on `TestClock` (in-memory backends); `"live"` on real time (emulators). */
-  readonly clock: "test" | "live"
-  /** Per-test timeout in milliseconds. */
-  readonly timeout?: number
-}
-
-type Requirements = RecordStream.RecordStream | StreamFaults
+/** `layer` builds a fresh, empty stream of at least two shards. */
+export type RecordStreamSuiteOptions<R = never> = SuiteOptions<
+  void,
+  RecordStream.RecordStream,
+  StreamFaultsService,
+  R
+>
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -98,11 +97,15 @@ const busiest = (
   return { shardId, records }
 }
 
-export const recordStreamSuite = (options: RecordStreamSuiteOptions): void => {
-  const run = (name: string, body: () => Effect.Effect<void, unknown, Requirements>) =>
-    options.clock === "live"
-      ? it.live(name, () => Effect.provide(body(), options.makeLayer()), options.timeout)
-      : it.effect(name, () => Effect.provide(body(), options.makeLayer()), options.timeout)
+export const recordStreamSuite = <R = never>(options: RecordStreamSuiteOptions<R>): void => {
+  const test = register(options)
+  const run = (name: string, body: () => Effect.Effect<void, unknown, RecordStream.RecordStream | R>) =>
+    test(name, body, undefined)
+  const testWithFaults = registerWithFaults(options)
+  const runWithFaults = (
+    name: string,
+    body: (faults: StreamFaultsService) => Effect.Effect<void, unknown, RecordStream.RecordStream | R>
+  ) => testWithFaults(name, body, undefined)
 
   describe(`RecordStream conformance: ${options.name}`, () => {
     run("answers once per entry, in request order, with decimal sequence numbers", () =>
@@ -212,71 +215,72 @@ export const recordStreamSuite = (options: RecordStreamSuiteOptions): void => {
       })
     )
 
-    run("answers per-entry failures in place, stores the other entries, and not the failed ones", () =>
-      Effect.gen(function* () {
-        const stream = yield* RecordStream.RecordStream
-        const faults = yield* StreamFaults
-        yield* faults.failEntries((e) =>
-          e.partitionKey.startsWith("hot-")
-            ? "ProvisionedThroughputExceededException"
-            : e.partitionKey.startsWith("sick-")
-              ? "InternalFailure"
-              : undefined
-        )
-        const entries = keys(24, "k").map((k, i) =>
-          entry(i % 4 === 1 ? `hot-${k}` : i % 4 === 3 ? `sick-${k}` : k)
-        )
-        const outcomes = yield* stream.putRecords(entries)
-        expect(outcomes.map((o) => (o._tag === "Failed" ? o.errorCode : "Stored"))).toEqual(
-          entries.map((e) =>
+    runWithFaults(
+      "answers per-entry failures in place, stores the other entries, and not the failed ones",
+      (faults) =>
+        Effect.gen(function* () {
+          const stream = yield* RecordStream.RecordStream
+          yield* faults.failEntries((e) =>
             e.partitionKey.startsWith("hot-")
               ? "ProvisionedThroughputExceededException"
               : e.partitionKey.startsWith("sick-")
                 ? "InternalFailure"
-                : "Stored"
+                : undefined
           )
-        )
-        for (const o of outcomes) if (o._tag === "Failed") expect(o.message.length).toBeGreaterThan(0)
+          const entries = keys(24, "k").map((k, i) =>
+            entry(i % 4 === 1 ? `hot-${k}` : i % 4 === 3 ? `sick-${k}` : k)
+          )
+          const outcomes = yield* stream.putRecords(entries)
+          expect(outcomes.map((o) => (o._tag === "Failed" ? o.errorCode : "Stored"))).toEqual(
+            entries.map((e) =>
+              e.partitionKey.startsWith("hot-")
+                ? "ProvisionedThroughputExceededException"
+                : e.partitionKey.startsWith("sick-")
+                  ? "InternalFailure"
+                  : "Stored"
+            )
+          )
+          for (const o of outcomes) if (o._tag === "Failed") expect(o.message.length).toBeGreaterThan(0)
 
-        // Retrying exactly the failed entries, as callers do, stores them; nothing was stored twice.
-        yield* faults.clear
-        const failed = entries.filter((_, i) => outcomes[i]!._tag === "Failed")
-        const retried = yield* putStored(failed)
-        const stored: Array<Placed> = outcomes.flatMap((o, i) =>
-          o._tag === "Stored"
-            ? [{ entry: entries[i]!, shardId: o.shardId, sequenceNumber: o.sequenceNumber }]
-            : []
-        )
-        for (const [shardId, records] of byShard([...stored, ...retried])) {
-          const read = yield* stream.readRange({
-            shardId,
-            startSequenceNumber: records[0]!.sequenceNumber,
-            endSequenceNumber: records.at(-1)!.sequenceNumber
-          })
-          expect(read.map(view)).toEqual(records.map((p) => view(p.entry)))
-        }
-      })
+          // Retrying exactly the failed entries, as callers do, stores them; nothing was stored twice.
+          yield* faults.clear
+          const failed = entries.filter((_, i) => outcomes[i]!._tag === "Failed")
+          const retried = yield* putStored(failed)
+          const stored: Array<Placed> = outcomes.flatMap((o, i) =>
+            o._tag === "Stored"
+              ? [{ entry: entries[i]!, shardId: o.shardId, sequenceNumber: o.sequenceNumber }]
+              : []
+          )
+          for (const [shardId, records] of byShard([...stored, ...retried])) {
+            const read = yield* stream.readRange({
+              shardId,
+              startSequenceNumber: records[0]!.sequenceNumber,
+              endSequenceNumber: records.at(-1)!.sequenceNumber
+            })
+            expect(read.map(view)).toEqual(records.map((p) => view(p.entry)))
+          }
+        })
     )
 
-    run("fails a throttled call as a whole, retryable, and takes the same call afterwards", () =>
-      Effect.gen(function* () {
-        const stream = yield* RecordStream.RecordStream
-        const faults = yield* StreamFaults
-        yield* faults.failPuts("Throttled")
-        const error = yield* Effect.flip(stream.putRecords([entry("t-1"), entry("t-2")]))
-        expect(error._tag).toBe("RecordStreamError")
-        expect(error.reason).toBe("Throttled")
-        expect(error.isRetryable).toBe(true)
-        yield* faults.clear
-        const outcomes = yield* stream.putRecords([entry("t-1"), entry("t-2")])
-        expect(outcomes.map((o) => o._tag)).toEqual(["Stored", "Stored"])
-      })
+    runWithFaults(
+      "fails a throttled call as a whole, retryable, and takes the same call afterwards",
+      (faults) =>
+        Effect.gen(function* () {
+          const stream = yield* RecordStream.RecordStream
+          yield* faults.failPuts("Throttled")
+          const error = yield* Effect.flip(stream.putRecords([entry("t-1"), entry("t-2")]))
+          expect(error._tag).toBe("RecordStreamError")
+          expect(error.reason).toBe("Throttled")
+          expect(error.isRetryable).toBe(true)
+          yield* faults.clear
+          const outcomes = yield* stream.putRecords([entry("t-1"), entry("t-2")])
+          expect(outcomes.map((o) => o._tag)).toEqual(["Stored", "Stored"])
+        })
     )
 
-    run("fails calls during an outage as Unavailable, retryable", () =>
+    runWithFaults("fails calls during an outage as Unavailable, retryable", (faults) =>
       Effect.gen(function* () {
         const stream = yield* RecordStream.RecordStream
-        const faults = yield* StreamFaults
         yield* faults.failPuts("Unavailable")
         const error = yield* Effect.flip(stream.putRecords([entry("o-1")]))
         expect(error.reason).toBe("Unavailable")
@@ -360,34 +364,35 @@ export const recordStreamSuite = (options: RecordStreamSuiteOptions): void => {
       })
     )
 
-    run("reports a range lost to retention as TrimmedByRetention, and still reads newer records", () =>
-      Effect.gen(function* () {
-        const stream = yield* RecordStream.RecordStream
-        const faults = yield* StreamFaults
-        const old = yield* putStored(keys(12, "old").map((k) => entry(k)))
-        yield* faults.trimWritten
-        const fresh = yield* putStored(keys(12, "new").map((k) => entry(k)))
-        const { shardId, records } = busiest(old)
-        const lost = yield* Effect.flip(
-          stream.readRange({
-            shardId,
-            startSequenceNumber: records[0]!.sequenceNumber,
-            endSequenceNumber: records.at(-1)!.sequenceNumber
-          })
-        )
-        expect(lost.reason).toBe("TrimmedByRetention")
-        expect(lost.isRetryable).toBe(false)
+    runWithFaults(
+      "reports a range lost to retention as TrimmedByRetention, and still reads newer records",
+      (faults) =>
+        Effect.gen(function* () {
+          const stream = yield* RecordStream.RecordStream
+          const old = yield* putStored(keys(12, "old").map((k) => entry(k)))
+          yield* faults.trimWritten
+          const fresh = yield* putStored(keys(12, "new").map((k) => entry(k)))
+          const { shardId, records } = busiest(old)
+          const lost = yield* Effect.flip(
+            stream.readRange({
+              shardId,
+              startSequenceNumber: records[0]!.sequenceNumber,
+              endSequenceNumber: records.at(-1)!.sequenceNumber
+            })
+          )
+          expect(lost.reason).toBe("TrimmedByRetention")
+          expect(lost.isRetryable).toBe(false)
 
-        // The keys are fixed, so which shard they hash to is too: this shard holds new records as well.
-        const kept = byShard(fresh).get(shardId) ?? []
-        expect(kept.length).toBeGreaterThan(0)
-        const read = yield* stream.readRange({
-          shardId,
-          startSequenceNumber: kept[0]!.sequenceNumber,
-          endSequenceNumber: kept.at(-1)!.sequenceNumber
+          // The keys are fixed, so which shard they hash to is too: this shard holds new records as well.
+          const kept = byShard(fresh).get(shardId) ?? []
+          expect(kept.length).toBeGreaterThan(0)
+          const read = yield* stream.readRange({
+            shardId,
+            startSequenceNumber: kept[0]!.sequenceNumber,
+            endSequenceNumber: kept.at(-1)!.sequenceNumber
+          })
+          expect(read.map(view)).toEqual(kept.map((p) => view(p.entry)))
         })
-        expect(read.map(view)).toEqual(kept.map((p) => view(p.entry)))
-      })
     )
   })
 }

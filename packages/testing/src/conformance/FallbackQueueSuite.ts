@@ -1,7 +1,9 @@
 /**
  * The `FallbackQueue` conformance suite: what every backend (in-memory, SQS on an emulator, SQS
  * itself) must do, written once. A backend runs `fallbackQueueSuite` with a layer that builds a
- * fresh, empty queue for each test, plus the `QueueFaults` hooks that make it fail as SQS fails.
+ * fresh, empty queue for each test and, when it can fail on demand, the `QueueFaultsService` hooks
+ * that make it fail as SQS fails (without them, the transient-failure and outage tests are not
+ * registered).
  *
  * Covered: one answer per message in request order; per-message delays; receive, delete and
  * change visibility with the
@@ -13,11 +15,13 @@
  * Waiting is bounded and never asserted on: on `TestClock` time is moved, against an emulator it
  * is slept in short steps until the expected message shows up or the bound is reached.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, type Duration, Effect, type Layer } from "effect"
+import { describe, expect } from "@effect/vitest"
+import { FallbackMessages, FallbackQueue } from "@spillway/core"
+import { Clock, Context, type Duration, Effect } from "effect"
 import { TestClock } from "effect/testing"
-import * as FallbackQueue from "../../src/FallbackQueue.js"
-import { encodeFallbackMessages } from "../../src/stages/fallbackMessages.js"
+import { register, registerWithFaults, type SuiteOptions } from "./Suite.js"
+
+const { encodeFallbackMessages } = FallbackMessages
 
 /** How a test makes the backend fail. Every hook lasts until `clear`. */
 export interface QueueFaultsService {
@@ -30,6 +34,7 @@ export interface QueueFaultsService {
   readonly clear: Effect.Effect<void>
 }
 
+/** A key for layers that build the hooks next to the queue: pass it as is, `faults: QueueFaults`. */
 export class QueueFaults extends Context.Service<QueueFaults, QueueFaultsService>()(
   "spillway/conformance/QueueFaults"
 ) {}
@@ -39,36 +44,34 @@ export interface QueueOptions {
   readonly maxMessageBytes: number
 }
 
-export interface FallbackQueueSuiteOptions {
-  /** The backend, as test titles name it. */
-  readonly name: string
-  /** Builds a fresh, empty queue and its fault hooks; called once per test. */
-  readonly makeLayer: (queue: QueueOptions) => Layer.Layer<FallbackQueue.FallbackQueue | QueueFaults, unknown>
-  /** `"test"` runs on `TestClock` (in-memory backends); `"live"` on real time (emulators). */
-  readonly clock: "test" | "live"
-  /** Per-test timeout in milliseconds. */
-  readonly timeout?: number
-}
-
-type Requirements = FallbackQueue.FallbackQueue | QueueFaults
+/** `layer` builds a fresh, empty queue with the given `MaximumMessageSize`. */
+export type FallbackQueueSuiteOptions<R = never> = SuiteOptions<
+  QueueOptions,
+  FallbackQueue.FallbackQueue,
+  QueueFaultsService,
+  R
+>
 
 const defaultQueue: QueueOptions = { maxMessageBytes: FallbackQueue.defaultLimits.maxMessageBytes }
 
 const messages = (bodies: ReadonlyArray<string>): Array<FallbackQueue.OutgoingMessage> =>
   bodies.map((body, i) => ({ id: `m${i}`, body }))
 
-export const fallbackQueueSuite = (options: FallbackQueueSuiteOptions): void => {
+export const fallbackQueueSuite = <R = never>(options: FallbackQueueSuiteOptions<R>): void => {
   const pass = (duration: Duration.Input): Effect.Effect<void> =>
     options.clock === "test" ? TestClock.adjust(duration) : Effect.sleep(duration)
 
+  const test = register(options)
   const run = (
     name: string,
-    body: () => Effect.Effect<void, unknown, Requirements>,
+    body: () => Effect.Effect<void, unknown, FallbackQueue.FallbackQueue | R>,
     queue: QueueOptions = defaultQueue
-  ) =>
-    options.clock === "live"
-      ? it.live(name, () => Effect.provide(body(), options.makeLayer(queue)), options.timeout)
-      : it.effect(name, () => Effect.provide(body(), options.makeLayer(queue)), options.timeout)
+  ) => test(name, body, queue)
+  const testWithFaults = registerWithFaults(options)
+  const runWithFaults = (
+    name: string,
+    body: (faults: QueueFaultsService) => Effect.Effect<void, unknown, FallbackQueue.FallbackQueue | R>
+  ) => testWithFaults(name, body, defaultQueue)
 
   /**
    * Receives until `count` messages arrived or `maxPolls` receives came back empty in a row, with
@@ -211,12 +214,11 @@ export const fallbackQueueSuite = (options: FallbackQueueSuiteOptions): void => 
       { maxMessageBytes: 2048 }
     )
 
-    run(
+    runWithFaults(
       "answers transient per-entry failures as not the sender's fault, and does not store those messages",
-      () =>
+      (faults) =>
         Effect.gen(function* () {
           const queue = yield* FallbackQueue.FallbackQueue
-          const faults = yield* QueueFaults
           yield* faults.failSends((m) => (m.body.startsWith("flaky") ? "InternalError" : undefined))
           const outcomes = yield* queue.send(messages(["a", "flaky-1", "b", "flaky-2"]))
           expect(outcomes.map((o) => (o._tag === "Sent" ? "Sent" : `${o.code}/${o.senderFault}`))).toEqual([
@@ -237,10 +239,9 @@ export const fallbackQueueSuite = (options: FallbackQueueSuiteOptions): void => 
         })
     )
 
-    run("fails every call during an outage as Unavailable, retryable", () =>
+    runWithFaults("fails every call during an outage as Unavailable, retryable", (faults) =>
       Effect.gen(function* () {
         const queue = yield* FallbackQueue.FallbackQueue
-        const faults = yield* QueueFaults
         yield* faults.outage
         const sendError = yield* Effect.flip(queue.send(messages(["x"])))
         expect(sendError._tag).toBe("FallbackQueueError")

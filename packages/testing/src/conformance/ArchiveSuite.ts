@@ -1,8 +1,8 @@
 /**
  * The `Archive` conformance suite: what every backend (in memory, S3 on an emulator, S3 itself)
  * must do, written once. A backend runs `archiveSuite` with a layer that builds a fresh, empty
- * archive with the given `Layout` for each test, and — when it can fail on demand — provides the
- * `ArchiveFaults` hooks too. Every test runs once per compression (`UNCOMPRESSED`, `GZIP`).
+ * archive with the given `Layout` for each test, and — when it can fail on demand — the
+ * `ArchiveFaultsService` hooks too. Every test runs once per compression (`UNCOMPRESSED`, `GZIP`).
  *
  * Covered: object names in Firehose's layout (hour prefix of the oldest record, stream name,
  * version, timestamp; the UUID part is opaque but unique); records read back in order and
@@ -12,10 +12,10 @@
  * `InvalidRequest`; `readEnvelopes` over what the collector writes, with non-envelopes reported
  * by key and index; and, with faults, outages as retryable errors that store nothing.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, type Layer, Option, Schema } from "effect"
-import * as Archive from "../../src/Archive.js"
-import * as Telemetry from "../../src/Telemetry.js"
+import { describe, expect } from "@effect/vitest"
+import { Archive, Telemetry } from "@spillway/core"
+import { Context, Effect, Schema } from "effect"
+import { register, registerWithFaults, type SuiteOptions } from "./Suite.js"
 
 /** How a test makes the backend fail. Every hook lasts until `clear`. */
 export interface ArchiveFaultsService {
@@ -24,40 +24,25 @@ export interface ArchiveFaultsService {
   readonly clear: Effect.Effect<void>
 }
 
+/** A key for layers that build the hooks next to the archive: pass it as is, `faults: ArchiveFaults`. */
 export class ArchiveFaults extends Context.Service<ArchiveFaults, ArchiveFaultsService>()(
   "spillway/conformance/ArchiveFaults"
 ) {}
 
 export type Compression = NonNullable<Archive.Layout["compression"]>
 
-export interface ArchiveSuiteOptions {
-  /** `"test"` runs on `TestClock` (in-memory backends); `"live"` on real time (emulators). @default "live" */
-  readonly clock?: "test" | "live"
+/** `layer` builds a fresh, empty archive with the given `Layout`. */
+export interface ArchiveSuiteOptions<R = never>
+  extends SuiteOptions<Archive.Layout, Archive.Archive, ArchiveFaultsService, R> {
   /** The compressions to run the suite with. @default both */
   readonly compressions?: ReadonlyArray<Compression>
-  /**
-   * Whether the layer also provides `ArchiveFaults`; without it the outage tests are not registered.
-   * @default false
-   */
-  readonly faults?: boolean
-  /** Per-test timeout in milliseconds. */
-  readonly timeout?: number
 }
 
-/**
- * Runs the suite against one backend.
- * @param name the backend, as test titles name it
- * @param makeLayer builds a fresh, empty archive with `layout` (and its `ArchiveFaults` when
- *   `options.faults`); called once per test
- */
-export const archiveSuite = (
-  name: string,
-  makeLayer: (layout: Archive.Layout) => Layer.Layer<Archive.Archive, unknown>,
-  options: ArchiveSuiteOptions = {}
-): void => {
+/** Runs the suite against one backend, once per compression. */
+export const archiveSuite = <R = never>(options: ArchiveSuiteOptions<R>): void => {
   for (const compression of options.compressions ?? (["UNCOMPRESSED", "GZIP"] as const)) {
-    describe(`Archive conformance: ${name} (${compression})`, () => {
-      suiteFor(compression, makeLayer, options)
+    describe(`Archive conformance: ${options.name} (${compression})`, () => {
+      suiteFor(compression, options)
     })
   }
 }
@@ -100,11 +85,7 @@ const envelope = (n: number, receivedAt: number): Telemetry.TelemetryEnvelope =>
     }
   })
 
-const suiteFor = (
-  compression: Compression,
-  makeLayer: (layout: Archive.Layout) => Layer.Layer<Archive.Archive, unknown>,
-  options: ArchiveSuiteOptions
-): void => {
+const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>): void => {
   const layout: Archive.Layout = {
     prefix: "backup/",
     deliveryStreamName: "telemetry-backup",
@@ -113,31 +94,19 @@ const suiteFor = (
   }
   const extension = compression === "GZIP" ? ".gz" : ""
 
+  const test = register(options)
   const run = (
     title: string,
-    body: () => Effect.Effect<void, unknown, Archive.Archive>,
+    body: () => Effect.Effect<void, unknown, Archive.Archive | R>,
     withLayout: Archive.Layout = layout
-  ) =>
-    options.clock === "test"
-      ? it.effect(title, () => Effect.provide(body(), makeLayer(withLayout)), options.timeout)
-      : it.live(title, () => Effect.provide(body(), makeLayer(withLayout)), options.timeout)
+  ) => test(title, body, withLayout)
 
+  // A backend without fault hooks (a real bucket) runs the rest of the suite; nothing to register.
+  const testWithFaults = registerWithFaults(options)
   const runWithFaults = (
     title: string,
-    body: (faults: ArchiveFaultsService) => Effect.Effect<void, unknown, Archive.Archive>
-  ) =>
-    options.faults === true
-      ? run(title, () =>
-          Effect.flatMap(
-            Effect.serviceOption(ArchiveFaults),
-            Option.match({
-              onNone: () => Effect.die(new Error("faults: true, but the layer provides no ArchiveFaults")),
-              onSome: body
-            })
-          )
-        )
-      : // A backend without fault hooks (a real bucket) runs the rest of the suite; nothing to register.
-        undefined
+    body: (faults: ArchiveFaultsService) => Effect.Effect<void, unknown, Archive.Archive | R>
+  ) => testWithFaults(title, body, layout)
 
   /** The UUID part of `key`, after checking everything around it is `objectKey`'s. */
   const uuidOf = (key: string, keyLayout: Archive.Layout, oldest: number): string => {

@@ -1,42 +1,41 @@
 /**
- * The collector's HTTP contract, status by status, driven in-process against the memory pipeline
- * with time moving only through TestClock. Every error body is checked for `{ error: { code, message } }`.
+ * The collector's HTTP contract (`CollectorHttp` in core), status by status, driven in-process
+ * against the memory pipeline with time moving only through TestClock. Every error body is checked
+ * for `{ error: { code, message } }`. What the stage answered is seen through `onCollected`.
  */
 import { gzipSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { Telemetry } from "@spillway/core"
+import { CollectorHttp, Telemetry } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
 import { Effect } from "effect"
-import * as CollectorHttp from "../src/collector/http.js"
+import * as CollectorServer from "../src/collector/server.js"
 import { apiKey, record, records, request, settle, stageContext, whileClockRuns } from "./harness.js"
 
 const setup = (options: CollectorHttp.Options = {}) =>
   Effect.gen(function* () {
     const pipeline = yield* MemoryPipeline.make()
     const context = stageContext(pipeline)
-    const send = (req: CollectorHttp.CollectorRequest) =>
-      CollectorHttp.handle(req, options).pipe(Effect.provide(context))
-    return { pipeline, send }
+    const collected: Array<CollectorHttp.Collected> = []
+    const send = (req: CollectorHttp.Request) =>
+      CollectorHttp.handle(req, {
+        ...options,
+        onCollected: (c) => Effect.sync(() => void collected.push(c))
+      }).pipe(Effect.provide(context))
+    return { pipeline, send, collected }
   })
 
-const expectError = (
-  response: CollectorHttp.CollectorResponse,
-  status: number,
-  code: CollectorHttp.ErrorCode
-) => {
+const expectError = (response: CollectorHttp.Response, status: number, code: CollectorHttp.ErrorCode) => {
   expect(response.status).toBe(status)
   expect(response.headers["content-type"]).toContain("application/json")
   expect(response.body).toMatchObject({ error: { code, message: expect.any(String) } })
 }
 
 /** A request whose body must never be read (the collector must answer from the headers alone). */
-const unreadable = (
-  headers: Readonly<Record<string, CollectorHttp.HeaderValue>>
-): CollectorHttp.CollectorRequest => ({
+const unreadable = (headers: Readonly<Record<string, CollectorHttp.HeaderValue>>): CollectorHttp.Request => ({
   method: "POST",
-  url: CollectorHttp.telemetryPath,
+  path: CollectorHttp.telemetryPath,
   headers,
-  readBody: () => Effect.die(new Error("the body was read"))
+  body: () => Effect.die(new Error("the body was read"))
 })
 
 describe("collector HTTP contract", () => {
@@ -53,7 +52,7 @@ describe("collector HTTP contract", () => {
 
   it.effect("202: partly valid, with the index and reason of each rejected record", () =>
     Effect.gen(function* () {
-      const { send } = yield* setup()
+      const { send, collected } = yield* setup()
       const body = [record("ok-1"), { id: "bad", type: "cpu" }, record("ok-2"), 42]
       const response = yield* send(request({ body }))
       expect(response.status).toBe(202)
@@ -61,7 +60,7 @@ describe("collector HTTP contract", () => {
       const rejected = (response.body as CollectorHttp.AcceptedBody).rejected
       expect(rejected.map((r) => r.index)).toEqual([1, 3])
       expect(rejected[0]?.reason).toContain("timestamp")
-      expect(response.collected?.result.accepted).toBe(2)
+      expect(collected.map((c) => c.result.accepted)).toEqual([2])
     })
   )
 
@@ -76,14 +75,33 @@ describe("collector HTTP contract", () => {
 
   it.effect("202: records parked in the fallback queue during a stream outage count as accepted", () =>
     Effect.gen(function* () {
-      const { pipeline, send } = yield* setup()
+      const { pipeline, send, collected } = yield* setup()
       yield* pipeline.stream.startOutage({ for: "10 seconds" })
       const response = yield* whileClockRuns(send(request({ body: records(10) })))
       expect(response.status).toBe(202)
-      expect(response.collected?.result.parked).toBe(10)
+      expect(collected[0]?.result.parked).toBe(10)
       yield* settle(pipeline)
       expect(yield* pipeline.index.count).toBe(10)
     })
+  )
+
+  it.effect(
+    "202: an epoch-millisecond timestamp is indexed as ISO-8601, 1,000 gzipped 1 KB records are taken",
+    () =>
+      Effect.gen(function* () {
+        const { pipeline, send } = yield* setup()
+        const epoch = yield* send(request({ body: [{ ...record("epoch"), timestamp: 1_795_514_400_000 }] }))
+        expect(epoch.body).toEqual({ accepted: 1, rejected: [], unavailable: [] })
+        const kb = records(1000).map((r: ReturnType<typeof record>) => ({
+          ...r,
+          payload: { blob: "x".repeat(920) }
+        }))
+        expect(JSON.stringify(kb).length).toBeGreaterThan(1_000_000)
+        expect((yield* send(request({ body: kb, gzip: true }))).body).toMatchObject({ accepted: 1000 })
+        yield* settle(pipeline)
+        expect((yield* pipeline.index.get("epoch"))?.source.timestamp).toBe("2026-11-24T10:00:00.000Z")
+        expect(yield* pipeline.index.count).toBe(1001)
+      })
   )
 
   it.effect("400: bodies that are not UTF-8 JSON, not an array, empty, or too many records", () =>
@@ -173,7 +191,7 @@ describe("collector HTTP contract", () => {
 
   it.effect("413: a body over the limit, raw, announced, or once decompressed (zip bomb)", () =>
     Effect.gen(function* () {
-      const { send } = yield* setup({ maxBodyBytes: 16 * 1024 })
+      const { send } = yield* setup({ maxBodyBytes: 16 * 1024, maxDecodedBytes: 1024 * 1024 })
       expectError(yield* send(request({ body: records(300) })), 413, "PayloadTooLarge")
       expectError(
         yield* send(
@@ -190,11 +208,11 @@ describe("collector HTTP contract", () => {
     })
   )
 
-  it.effect("413: the default limit is 1 MiB", () =>
+  it.effect("413: the default limit is 4 MiB (its base64 form fits Lambda's 6 MB payload)", () =>
     Effect.gen(function* () {
       const { send } = yield* setup()
       const justUnder = `[${JSON.stringify(record("big", { blob: "x".repeat(200_000) }))}]`.padEnd(
-        1024 * 1024,
+        4 * 1024 * 1024,
         " "
       )
       expect((yield* send(request({ body: justUnder }))).status).toBe(202)
@@ -257,7 +275,7 @@ describe("collector HTTP contract", () => {
       expectError(yield* send(request({ url: "/v1/telemetry/" })), 404, "NotFound")
       const get = yield* send(request({ method: "GET" }))
       expectError(get, 405, "MethodNotAllowed")
-      expect(get.headers.allow).toBe("POST")
+      expect(get.headers.allow).toBe("POST, OPTIONS")
       const health = yield* send(request({ method: "GET", url: "/healthz" }))
       expect(health.status).toBe(200)
       expect(health.body).toEqual({ ok: true })
@@ -274,6 +292,46 @@ describe("collector HTTP contract", () => {
       expectError(response, 400, "NoValidRecords")
       const reason = (response.body as CollectorHttp.ErrorBody).rejected?.[0]?.reason ?? ""
       expect(reason.length).toBeLessThanOrEqual(501)
+    })
+  )
+})
+
+describe("collector HTTP server", () => {
+  it.live("answers a CORS preflight 204 with no body, and a cross-origin POST with its CORS headers", () =>
+    Effect.gen(function* () {
+      const pipeline = yield* MemoryPipeline.make()
+      const server = yield* CollectorServer.serve(
+        { port: 0, allowedOrigins: ["http://localhost:*"] },
+        stageContext(pipeline)
+      )
+      const url = `${server.url}${CollectorHttp.telemetryPath}`
+      const preflight = yield* Effect.promise(() =>
+        fetch(url, {
+          method: "OPTIONS",
+          headers: { origin: "http://localhost:5173", "access-control-request-method": "POST" }
+        })
+      )
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get("access-control-allow-origin")).toBe("http://localhost:5173")
+      expect(yield* Effect.promise(() => preflight.text())).toBe("")
+      const posted = yield* Effect.promise(() =>
+        fetch(url, {
+          method: "POST",
+          headers: {
+            origin: "http://localhost:5173",
+            "content-type": "application/json",
+            "x-api-key": apiKey
+          },
+          body: JSON.stringify([record("from-a-browser")])
+        })
+      )
+      expect(posted.status).toBe(202)
+      expect(posted.headers.get("access-control-allow-origin")).toBe("http://localhost:5173")
+      expect(yield* Effect.promise(() => posted.json())).toEqual({
+        accepted: 1,
+        rejected: [],
+        unavailable: []
+      })
     })
   )
 })

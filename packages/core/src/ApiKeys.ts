@@ -2,6 +2,9 @@
  * API-key authorization for the collector. Keys are kept only as SHA-256 digests, and a presented
  * key is compared with every stored digest in constant time, so neither a memory dump nor response
  * timing reveals a key.
+ *
+ * `authorize` is the only way to get a `Tenant`, and the collect stage asks for one, so a record
+ * cannot be collected without its key having been checked — and checking it once is enough.
  */
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Context, Effect, Layer, Schema } from "effect"
@@ -17,9 +20,17 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
   }
 }
 
+declare const authorized: unique symbol
+
+/**
+ * A tenant whose API key was checked: a string (its name) that only `authorize` produces, since
+ * the brand's symbol is not exported.
+ */
+export type Tenant = string & { readonly [authorized]: true }
+
 export interface Service {
   /** The tenant the key belongs to. */
-  readonly authorize: (key: string | undefined) => Effect.Effect<string, Unauthorized>
+  readonly authorize: (key: string | undefined) => Effect.Effect<Tenant, Unauthorized>
 }
 
 export class ApiKeys extends Context.Service<ApiKeys, Service>()("spillway/ApiKeys") {}
@@ -33,13 +44,14 @@ export interface HashedKey {
 export const hashKey = (key: string): string => createHash("sha256").update(key, "utf8").digest("hex")
 
 export const make = (keys: ReadonlyArray<HashedKey>): Service => {
-  const stored = keys.map((k) => ({ tenant: k.tenant, digest: Buffer.from(k.sha256, "hex") }))
+  // The one place a tenant is branded as authorized: the name of a stored key.
+  const stored = keys.map((k) => ({ tenant: k.tenant as Tenant, digest: Buffer.from(k.sha256, "hex") }))
   return ApiKeys.of({
     authorize: (key) => {
       if (key === undefined || key.length === 0)
         return Effect.fail(new Unauthorized({ reason: "MissingKey" }))
       const digest = createHash("sha256").update(key, "utf8").digest()
-      let tenant: string | undefined
+      let tenant: Tenant | undefined
       // Compare with every key, not stopping at a match, so the time taken does not depend on which key matched.
       for (const k of stored) {
         if (k.digest.length === digest.length && timingSafeEqual(k.digest, digest) && tenant === undefined) {

@@ -5,8 +5,11 @@
  * Guarantees: every record in the stream is a `TelemetryEnvelope` that was decoded by these
  * schemas, so a consumer can only meet a malformed record if something other than the collector
  * wrote to the stream — and then it gets a typed `InvalidRecord` with the path of the bad field.
+ * A stored record's `timestamp` is always ISO-8601 (epoch milliseconds are read into it), and a
+ * field the client sent beyond the four of a record is kept under `attributes`, never dropped.
+ * Every reason is plain words after the field's path ("payload: must be a JSON object").
  */
-import { Result, Schema, SchemaIssue, SchemaParser } from "effect"
+import { Result, Schema, SchemaIssue, SchemaParser, SchemaTransformation } from "effect"
 
 /**
  * The record id is the Kinesis partition key (1–256 Unicode characters) and the OpenSearch
@@ -21,27 +24,83 @@ export const RecordId = Schema.String.check(
 ).pipe(Schema.brand("RecordId"))
 export type RecordId = typeof RecordId.Type
 
+const isoPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/
+
 /** An ISO-8601 instant with an explicit zone (`Z` or `±hh:mm`), kept as the client wrote it. */
 export const Timestamp = Schema.String.check(
-  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, {
+  Schema.isPattern(isoPattern, {
     message: "must be an ISO-8601 timestamp with a zone, e.g. 2026-11-24T10:00:00.000Z"
   }).abort(),
   Schema.makeFilter((s) => !Number.isNaN(Date.parse(s)) || "is not a real date")
 )
 
+/**
+ * Below this, a number is much likelier epoch seconds than milliseconds (it would be before
+ * 3 March 1973): refused with a hint rather than stored as a date in 1970.
+ */
+export const minEpochMillis = 100_000_000_000
+/** The last instant a JavaScript `Date` can hold (ECMA-262 §21.4.1.22). */
+const maxEpochMillis = 8.64e15
+
+/**
+ * Epoch milliseconds, as most agents send `timestamp` (a JSON number), read into the ISO-8601
+ * form (UTC, `Z`, millisecond precision) that every stored record carries.
+ */
+export const EpochMillisTimestamp = Schema.Number.check(
+  Schema.isInt({ message: "must be whole epoch milliseconds" }).abort(),
+  Schema.isGreaterThanOrEqualTo(minEpochMillis, {
+    message: `must be epoch milliseconds (at least ${minEpochMillis}, March 1973): this looks like epoch seconds, multiply it by 1000`
+  }).abort(),
+  Schema.isLessThanOrEqualTo(maxEpochMillis, { message: "is past the largest date there is" })
+).pipe(
+  Schema.decodeTo(
+    Schema.String,
+    SchemaTransformation.transform({
+      decode: (millis) => new Date(millis).toISOString(),
+      encode: (iso) => Date.parse(iso)
+    })
+  )
+)
+
+/** What a client may send as `timestamp`: an ISO-8601 string with a zone, or epoch milliseconds. */
+export const TimestampInput = Schema.Union([Timestamp, EpochMillisTimestamp]).annotate({
+  message: "must be an ISO-8601 timestamp with a zone (e.g. 2026-11-24T10:00:00.000Z) or epoch milliseconds"
+})
+
 /** A JSON object: the payload is indexed as an object, so scalars and arrays are refused here. */
 export const Payload = Schema.Record(Schema.String, Schema.Unknown)
 
-/** A telemetry record as clients send it. */
+/**
+ * The fields a client sent beyond `id`, `type`, `timestamp` and `payload` (`host`, `tags`, …),
+ * each under its own name. They are kept, never dropped: in the stream, the backup and the
+ * indexed document, under `attributes.<name>`, so they stay searchable without ever colliding
+ * with the record's own fields.
+ */
+export const Attributes = Schema.Record(Schema.String, Schema.Unknown)
+
+const RecordType = Schema.String.check(
+  Schema.isMinLength(1, { message: "must not be empty" }),
+  Schema.isMaxLength(128, { message: "must be at most 128 characters" })
+)
+
+/** A telemetry record as the collector stores it: timestamp in ISO-8601, extra fields under `attributes`. */
 export class TelemetryRecord extends Schema.Class<TelemetryRecord>("TelemetryRecord")({
   id: RecordId,
-  type: Schema.String.check(
-    Schema.isMinLength(1, { message: "must not be empty" }),
-    Schema.isMaxLength(128, { message: "must be at most 128 characters" })
-  ),
+  type: RecordType,
   timestamp: Timestamp,
-  payload: Payload
+  payload: Payload,
+  attributes: Schema.optionalKey(Attributes)
 }) {}
+
+/** A record as clients send it; `decodeRecord` turns it into a `TelemetryRecord`. */
+const ClientRecord = Schema.Struct({
+  id: RecordId,
+  type: RecordType,
+  timestamp: TimestampInput,
+  payload: Payload
+})
+
+const recordFields: ReadonlySet<string> = new Set(["id", "type", "timestamp", "payload"])
 
 /** What the collector puts in the stream: the record plus who sent it and when it arrived. */
 export class TelemetryEnvelope extends Schema.Class<TelemetryEnvelope>("TelemetryEnvelope")({
@@ -60,23 +119,55 @@ export class InvalidRecord extends Schema.TaggedError<InvalidRecord>()("InvalidR
   }
 }
 
+/**
+ * Plain words for a value of the wrong kind, by what was expected: schemas without a `message`
+ * annotation of their own (the envelope's, read back from the stream) still say "must be a
+ * number", never an echo of the schema's type.
+ */
+const wrongKind = (issue: SchemaIssue.Leaf): string | undefined => {
+  if (issue._tag !== "InvalidType") return undefined
+  switch (issue.ast._tag) {
+    case "String":
+      return "must be a string"
+    case "Number":
+      return "must be a number"
+    case "Boolean":
+      return "must be true or false"
+    case "Arrays":
+      return "must be a JSON array"
+    case "Objects":
+    case "Declaration":
+      return "must be a JSON object"
+    default:
+      return undefined
+  }
+}
+
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1({
-  leafHook: (issue) => (issue._tag === "MissingKey" ? "is missing" : SchemaIssue.defaultLeafHook(issue))
+  leafHook: (issue) => {
+    if (issue._tag === "MissingKey") return "is missing"
+    // A schema's own `message` first (the default hook reads it), then plain words by kind.
+    const annotated = issue._tag === "InvalidType" ? issue.ast.annotations?.message : undefined
+    if (typeof annotated === "string") return annotated
+    return wrongKind(issue) ?? SchemaIssue.defaultLeafHook(issue)
+  }
 })
 
 /**
  * Turns a schema issue into one line per problem, each prefixed by the path of the bad field,
- * e.g. `type: Expected string` or `id: must not be empty`.
+ * e.g. `type: must be a string` or `id: must not be empty`; a problem with the value as a whole
+ * is said of `subject` ("record must be a JSON object").
  */
-export const formatIssue = (issue: SchemaIssue.Issue): string =>
+export const formatIssue = (issue: SchemaIssue.Issue, subject?: string): string =>
   formatter(issue)
     .issues.map((problem) => {
       const path = (problem.path ?? []).map(String).join(".")
-      return path.length > 0 ? `${path}: ${problem.message}` : problem.message
+      if (path.length > 0) return `${path}: ${problem.message}`
+      return subject === undefined ? problem.message : `${subject} ${problem.message}`
     })
     .join("; ")
 
-const decodeRecordResult = SchemaParser.decodeUnknownResult(TelemetryRecord, {
+const decodeClientRecord = SchemaParser.decodeUnknownResult(ClientRecord, {
   errors: "all",
   onExcessProperty: "ignore"
 })
@@ -100,12 +191,31 @@ export const nestsDeeperThan = (value: unknown, max: number): boolean => {
   return false
 }
 
-/** Validates one client record. */
-export const decodeRecord = (input: unknown): Result.Result<TelemetryRecord, InvalidRecord> =>
+/** The fields of `input` beyond the record's own, or `undefined` when there are none. */
+const extraFields = (input: object): Record<string, unknown> | undefined => {
+  const extras = Object.entries(input).filter(([name]) => !recordFields.has(name))
+  // `fromEntries` defines own properties, so a `__proto__` field is kept as data, not as a prototype.
+  return extras.length === 0 ? undefined : Object.fromEntries(extras)
+}
+
+/**
+ * Validates one client record: `timestamp` as sent when ISO-8601, or epoch milliseconds read into
+ * ISO-8601; every field beyond the four is kept in `attributes`.
+ */
+export const decodeRecord = (input: unknown): Result.Result<TelemetryRecord, InvalidRecord> => {
   // The record itself is one level; its payload may nest `maxNestingDepth` more.
-  nestsDeeperThan(input, maxNestingDepth + 1)
-    ? Result.fail(new InvalidRecord({ reason: `record nests deeper than ${maxNestingDepth} levels` }))
-    : Result.mapError(decodeRecordResult(input), (issue) => new InvalidRecord({ reason: formatIssue(issue) }))
+  if (nestsDeeperThan(input, maxNestingDepth + 1))
+    return Result.fail(new InvalidRecord({ reason: `record nests deeper than ${maxNestingDepth} levels` }))
+  return Result.mapBoth(decodeClientRecord(input), {
+    onFailure: (issue) => new InvalidRecord({ reason: formatIssue(issue, "record") }),
+    onSuccess: (fields) => {
+      const attributes = extraFields(input as object)
+      return new TelemetryRecord(attributes === undefined ? fields : { ...fields, attributes }, {
+        disableChecks: true
+      })
+    }
+  })
+}
 
 const EnvelopeJson = Schema.fromJsonString(TelemetryEnvelope)
 const decodeEnvelopeResult = SchemaParser.decodeUnknownResult(EnvelopeJson, { errors: "all" })

@@ -1,6 +1,7 @@
 export * as ApiKeys from "./ApiKeys.js"
 export * as Archive from "./Archive.js"
 export * as Batching from "./Batching.js"
+export * as CollectorHttp from "./CollectorHttp.js"
 export * as DedupCache from "./DedupCache.js"
 export * as DocumentSink from "./DocumentSink.js"
 export * as FailureDestination from "./FailureDestination.js"

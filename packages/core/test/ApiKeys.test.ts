@@ -1,12 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import type * as ApiKeysModule from "../src/ApiKeys.js"
 import { ApiKeys, hashKey, layer, layerPlain } from "../src/ApiKeys.js"
 
 describe("ApiKeys", () => {
   it.effect("maps a known key to its tenant", () =>
     Effect.gen(function* () {
       const keys = yield* ApiKeys
-      expect(yield* keys.authorize("k-acme")).toBe("acme")
+      // A `Tenant` is the tenant's name, branded as checked.
+      const acme: ApiKeysModule.Tenant = yield* keys.authorize("k-acme")
+      expect(acme).toBe("acme")
       expect(yield* keys.authorize("k-globex")).toBe("globex")
     }).pipe(
       Effect.provide(

@@ -5,9 +5,27 @@ import { decodeEnvelope, decodeRecord, encodeEnvelope, TelemetryEnvelope } from 
 const valid = { id: "r-1", type: "cpu", timestamp: "2026-11-24T10:00:00.000Z", payload: { value: 0.7 } }
 
 describe("Telemetry", () => {
-  it("accepts a valid record and ignores unknown top-level fields", () => {
-    const decoded = decodeRecord({ ...valid, extra: true })
-    expect(Result.isSuccess(decoded)).toBe(true)
+  it("accepts a valid record and keeps unknown top-level fields under attributes", () => {
+    const decoded = Result.getOrThrow(decodeRecord({ ...valid, extra: true, host: "h-1" }))
+    expect(decoded.attributes).toEqual({ extra: true, host: "h-1" })
+    expect(Result.getOrThrow(decodeRecord(valid))).not.toHaveProperty("attributes")
+  })
+
+  it("keeps a __proto__ field as data, not as a prototype", () => {
+    const decoded = Result.getOrThrow(
+      decodeRecord(JSON.parse(`{"__proto__":{"p":1},${JSON.stringify(valid).slice(1)}`))
+    )
+    expect(Object.keys(decoded.attributes ?? {})).toEqual(["__proto__"])
+    expect(({} as Record<string, unknown>).p).toBeUndefined()
+  })
+
+  it("reads epoch milliseconds into ISO-8601 and keeps an ISO timestamp as written", () => {
+    expect(Result.getOrThrow(decodeRecord({ ...valid, timestamp: 1_795_514_400_000 })).timestamp).toBe(
+      "2026-11-24T10:00:00.000Z"
+    )
+    expect(
+      Result.getOrThrow(decodeRecord({ ...valid, timestamp: "2026-11-24T11:00:00+01:00" })).timestamp
+    ).toBe("2026-11-24T11:00:00+01:00")
   })
 
   it.each([
@@ -15,10 +33,11 @@ describe("Telemetry", () => {
     [{ ...valid, id: "x".repeat(257) }, "id: must be at most 256 characters"],
     [{ ...valid, timestamp: "yesterday" }, "timestamp: must be an ISO-8601 timestamp"],
     [{ ...valid, timestamp: "2026-13-45T10:00:00Z" }, "timestamp: is not a real date"],
-    [{ ...valid, payload: "x" }, "payload: Expected"],
-    [{ ...valid, type: 42 }, "type: Expected string"],
+    [{ ...valid, payload: "x" }, "payload: must be a JSON object"],
+    [{ ...valid, type: 42 }, "type: must be a string"],
+    [{ ...valid, timestamp: 1_795_514_400 }, "timestamp: must be epoch milliseconds"],
     [{ id: "a" }, "type: is missing"],
-    [null, "Expected"]
+    [null, "record must be a JSON object"]
   ])("refuses %j with the path of the bad field", (input, message) => {
     const decoded = decodeRecord(input)
     expect(Result.isFailure(decoded)).toBe(true)
@@ -65,6 +84,6 @@ describe("Telemetry", () => {
     )
     if (Result.isSuccess(wrongShape)) throw new Error("expected a failure")
     expect(wrongShape.failure.reason).toContain("receivedAt")
-    expect(wrongShape.failure.reason).toContain("record")
+    expect(wrongShape.failure.reason).toContain("record: is missing")
   })
 })

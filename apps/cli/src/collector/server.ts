@@ -1,26 +1,26 @@
 /**
- * The collector contract (`./http.ts`) served by a Node HTTP server through `effect/http` and
- * `@effect/platform-node`'s `NodeHttpServer`.
+ * The collector contract (`CollectorHttp` in `@spillway/core`) served by a Node HTTP server
+ * through `effect/http` and `@effect/platform-node`'s `NodeHttpServer`: this module only turns a
+ * Node request into a `CollectorHttp.Request` and a `CollectorHttp.Response` back into bytes.
  *
- * The body is read off the socket as it arrives and counted: at `maxBodyBytes` the collector stops
- * keeping it and answers 413, so an oversized body costs bandwidth but never memory. The rest of
- * that body is drained and discarded rather than the connection reset, because a reset with
- * unread bytes in the socket can destroy the 413 before the client reads it; once the 413 is
+ * The body is read off the socket as it arrives and counted: at the contract's limit the collector
+ * stops keeping it and answers 413, so an oversized body costs bandwidth but never memory. The
+ * rest of that body is drained and discarded rather than the connection reset, because a reset
+ * with unread bytes in the socket can destroy the 413 before the client reads it; once the 413 is
  * sent, `NodeHttpServer` keeps draining up to 256 KiB more and then ends the connection
  * gracefully (FIN, not RST), so a client that never stops sending cannot hold it forever.
  */
 import { createServer, type IncomingMessage } from "node:http"
 import type { Http2ServerRequest } from "node:http2"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { ApiKeys, FallbackQueue, RecordStream } from "@spillway/core"
+import { ApiKeys, CollectorHttp, FallbackQueue, RecordStream } from "@spillway/core"
 import { Context, Effect, type Scope } from "effect"
 import { type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
-import * as CollectorHttp from "./http.js"
 
 /** Reads the whole body, or stops at `limit` bytes, discarding the rest. */
 const readBody =
-  (source: IncomingMessage | Http2ServerRequest) =>
-  (limit: number): Effect.Effect<Uint8Array, CollectorHttp.BodyTooLarge | CollectorHttp.BodyUnreadable> =>
+  (source: IncomingMessage | Http2ServerRequest): CollectorHttp.BodyReader =>
+  (limit) =>
     Effect.callback((resume) => {
       const chunks: Array<Buffer> = []
       let total = 0
@@ -59,19 +59,16 @@ const readBody =
       return Effect.sync(stop)
     })
 
-export const fromServerRequest = (
-  request: HttpServerRequest.HttpServerRequest
-): CollectorHttp.CollectorRequest => ({
+export const fromServerRequest = (request: HttpServerRequest.HttpServerRequest): CollectorHttp.Request => ({
   method: request.method,
-  url: request.url,
+  path: request.url,
   headers: request.headers,
-  readBody: readBody(NodeHttpServerRequest.toIncomingMessage(request))
+  body: readBody(NodeHttpServerRequest.toIncomingMessage(request))
 })
 
-export const toServerResponse = (
-  response: CollectorHttp.CollectorResponse
-): HttpServerResponse.HttpServerResponse => {
+export const toServerResponse = (response: CollectorHttp.Response): HttpServerResponse.HttpServerResponse => {
   const { "content-type": contentType, ...headers } = response.headers
+  if (response.body === undefined) return HttpServerResponse.empty({ status: response.status, headers })
   return HttpServerResponse.text(JSON.stringify(response.body), {
     status: response.status,
     headers,
@@ -85,7 +82,7 @@ export interface Config extends CollectorHttp.Options {
   /** 0 picks a free port. */
   readonly port: number
   /** Called with every answer, e.g. to count accepted records. */
-  readonly onResponse?: (response: CollectorHttp.CollectorResponse) => Effect.Effect<void>
+  readonly onResponse?: (response: CollectorHttp.Response) => Effect.Effect<void>
 }
 
 export interface Listening {

@@ -5,8 +5,8 @@
  * Ids are kept, not just counts: a client may send an id twice, and the index holds one document
  * per id, so only the set of accepted ids can be compared with what the index holds.
  */
+import type { CollectorHttp } from "@spillway/core"
 import { Effect } from "effect"
-import type * as CollectorHttp from "../collector/http.js"
 
 export interface Figures {
   /** Records accepted (in the stream or parked in the fallback queue), repeats included. */
@@ -21,7 +21,10 @@ export interface Figures {
 }
 
 export interface Ledger {
-  readonly record: (response: CollectorHttp.CollectorResponse) => Effect.Effect<void>
+  /** The contract's `onCollected` hook: what the collect stage was given and answered. */
+  readonly collected: (collected: CollectorHttp.Collected) => Effect.Effect<void>
+  /** The server's `onResponse` hook: counts the requests refused before the stage. */
+  readonly record: (response: CollectorHttp.Response) => Effect.Effect<void>
   readonly figures: Effect.Effect<Figures>
   readonly acceptedIds: Effect.Effect<ReadonlySet<string>>
 }
@@ -35,12 +38,12 @@ export const make = (): Ledger => {
   return {
     record: (response) =>
       Effect.sync(() => {
-        const collected = response.collected
-        if (collected === undefined) {
-          if (response.status >= 400) refusedRequests++
-          return
-        }
-        const { records, result } = collected
+        // The contract's error bodies carry `accepted` exactly when the records reached the stage.
+        if (response.status >= 400 && response.body !== undefined && !("accepted" in response.body))
+          refusedRequests++
+      }),
+    collected: ({ records, result }) =>
+      Effect.sync(() => {
         accepted += result.accepted
         rejected += result.rejected.length
         unavailable += result.unavailable.length

@@ -15,7 +15,7 @@ import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
 import { Clock, Console, Duration, Effect, Exit, Fiber, Result, Schema, Scope } from "effect"
 import type { HttpClient, HttpServerError } from "effect/http"
-import * as CollectorHttp from "../collector/http.js"
+import * as LocalCollector from "../collector/http.js"
 import * as CollectorServer from "../collector/server.js"
 import * as DemoTraffic from "./DemoTraffic.js"
 import * as EmulatorPipeline from "./EmulatorPipeline.js"
@@ -41,8 +41,10 @@ export interface Config {
   readonly rate?: number | undefined
   /** Stop after the demo generator had this many records accepted and they are indexed. */
   readonly records?: number | undefined
-  /** @default 1 MiB */
+  /** The body's limit, raw and decompressed. @default 1 MiB */
   readonly maxBodyBytes?: number | undefined
+  /** Origins browsers may post from. @default `LocalCollector.localOrigins` (pages on this machine) */
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
   /** @default 30 seconds */
   readonly drainTimeout?: Duration.Input
   /** Redraw the live view in place. */
@@ -91,12 +93,16 @@ export const run = (
         {
           port: config.port,
           host: config.host ?? "127.0.0.1",
-          maxBodyBytes: config.maxBodyBytes ?? CollectorHttp.defaultMaxBodyBytes,
+          // One local limit for the body raw and decompressed (`--max-body-bytes`).
+          maxBodyBytes: config.maxBodyBytes ?? LocalCollector.defaultMaxBodyBytes,
+          maxDecodedBytes: config.maxBodyBytes ?? LocalCollector.defaultMaxBodyBytes,
+          allowedOrigins: config.allowedOrigins ?? LocalCollector.localOrigins,
+          onCollected: ledger.collected,
           onResponse: ledger.record
         },
         context
       ).pipe(Scope.provide(serverScope))
-      const endpoint = `${listening.url}${CollectorHttp.telemetryPath}`
+      const endpoint = `${listening.url}${LocalCollector.telemetryPath}`
       const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
       yield* Console.log(yield* banner(config, endpoint, rate))
 

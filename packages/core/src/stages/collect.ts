@@ -6,9 +6,14 @@
  * Every valid record ends in exactly one of three places, and the result says which:
  * the stream (`stored`), the fallback queue (`parked`), or `unavailable` (neither would take it:
  * the caller must retry). Invalid records are `rejected` with the index and reason of each.
+ *
+ * The stage itself (`collectFor`) takes an `ApiKeys.Tenant`, which only `ApiKeys.authorize`
+ * produces: it cannot run for a key nobody checked, and a caller that checked the key already
+ * (the HTTP contract does, before reading the body) does not check it again. `collect` is the
+ * same stage for callers holding the raw key: it authorizes once, then runs `collectFor`.
  */
 import { Clock, Effect, Metric, Result, Schema } from "effect"
-import { ApiKeys, type Unauthorized } from "../ApiKeys.js"
+import { ApiKeys, type Tenant, type Unauthorized } from "../ApiKeys.js"
 import * as FallbackQueue from "../FallbackQueue.js"
 import * as Metrics from "../Metrics.js"
 import * as RecordStream from "../RecordStream.js"
@@ -45,9 +50,15 @@ export interface CollectResult {
 export interface CollectOptions {
   readonly streamLimits?: RecordStream.Limits
   readonly queueLimits?: FallbackQueue.Limits
-  /** Records per request (default 1,000). */
+  /** Records per request. @default defaultMaxRecordsPerRequest (1,000) */
   readonly maxRecordsPerRequest?: number
 }
+
+/**
+ * 1,000 records a request: two `PutRecords` calls of Kinesis' 500-entry maximum, sent in one
+ * round (`putConcurrency`), so a full request costs the client one stream round trip.
+ */
+export const defaultMaxRecordsPerRequest = 1000
 
 interface Candidate extends RecordStream.PutEntry {
   readonly index: number
@@ -56,6 +67,7 @@ interface Candidate extends RecordStream.PutEntry {
 
 const putConcurrency = 4
 
+/** Authorizes `apiKey` (once), then collects `body` for its tenant. */
 export const collect = Effect.fn("collect")(function* (
   apiKey: string | undefined,
   body: unknown,
@@ -66,15 +78,24 @@ export const collect = Effect.fn("collect")(function* (
   ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue
 > {
   const tenant = yield* (yield* ApiKeys).authorize(apiKey)
+  return yield* collectFor(tenant, body, options)
+})
+
+/** The stage: validates, stamps and stores the records of `body` for an authorized tenant. */
+export const collectFor = Effect.fn("collectFor")(function* (
+  tenant: Tenant,
+  body: unknown,
+  options: CollectOptions = {}
+): Effect.fn.Return<CollectResult, InvalidBody, RecordStream.RecordStream | FallbackQueue.FallbackQueue> {
   const streamLimits = options.streamLimits ?? RecordStream.defaultLimits
   const queueLimits = options.queueLimits ?? FallbackQueue.defaultLimits
-  const maxRecords = options.maxRecordsPerRequest ?? 1000
+  const maxRecords = options.maxRecordsPerRequest ?? defaultMaxRecordsPerRequest
 
   if (!Array.isArray(body)) return yield* new InvalidBody({ reason: "body must be a JSON array of records" })
   if (body.length === 0) return yield* new InvalidBody({ reason: "body must contain at least one record" })
   if (body.length > maxRecords) {
     return yield* new InvalidBody({
-      reason: `body has ${body.length} records; at most ${maxRecords} per request`
+      reason: `body has ${body.length} records; at most ${maxRecords} per request (send the rest in another request)`
     })
   }
 

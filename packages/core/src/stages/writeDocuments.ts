@@ -10,7 +10,10 @@ import * as PartialRetry from "../PartialRetry.js"
 import * as Schedules from "../Schedules.js"
 import type { TelemetryEnvelope } from "../Telemetry.js"
 
-/** How a stream envelope becomes a document: flat, with times as ISO strings, keyed by record id. */
+/**
+ * How a stream envelope becomes a document: flat, with times as ISO strings, keyed by record id;
+ * the fields a client sent beyond the four of a record stay under `attributes`.
+ */
 export const toDocument = (envelope: TelemetryEnvelope): DocumentSink.Document => ({
   id: envelope.record.id,
   body: {
@@ -19,7 +22,8 @@ export const toDocument = (envelope: TelemetryEnvelope): DocumentSink.Document =
     timestamp: envelope.record.timestamp,
     tenant: envelope.tenant,
     receivedAt: new Date(envelope.receivedAt).toISOString(),
-    payload: envelope.record.payload
+    payload: envelope.record.payload,
+    ...(envelope.record.attributes === undefined ? {} : { attributes: envelope.record.attributes })
   }
 })
 

@@ -16,6 +16,7 @@ import { Clock, Effect, Metric, Result, Schema } from "effect"
 import { ApiKeys, type Tenant, type Unauthorized } from "../ApiKeys.js"
 import * as FallbackQueue from "../FallbackQueue.js"
 import * as Metrics from "../Metrics.js"
+import * as PartialRetry from "../PartialRetry.js"
 import * as RecordStream from "../RecordStream.js"
 import * as Schedules from "../Schedules.js"
 import { decodeRecord, encodeEnvelope, TelemetryEnvelope } from "../Telemetry.js"
@@ -193,31 +194,16 @@ const sendBatch = (
   queue: FallbackQueue.Service,
   messages: ReadonlyArray<FallbackQueue.OutgoingMessage>
 ): Effect.Effect<ReadonlyArray<FallbackQueue.SendOutcome>> =>
-  Effect.gen(function* () {
-    const outcomes: Array<FallbackQueue.SendOutcome | undefined> = messages.map(() => undefined)
-    const settled = (o: FallbackQueue.SendOutcome | undefined) =>
-      o !== undefined && (o._tag === "Sent" || o.senderFault)
-    let lastError = "not sent"
-    const attempt = Effect.suspend(() => {
-      const pending = messages.flatMap((_, i) => (settled(outcomes[i]) ? [] : [i]))
-      return queue.send(pending.map((i) => messages[i]!)).pipe(
-        Effect.flatMap((answers) => {
-          pending.forEach((i, j) => {
-            outcomes[i] = answers[j]
-          })
-          return pending.every((i) => settled(outcomes[i]))
-            ? Effect.void
-            : new FallbackQueue.FallbackQueueError({ reason: "Unavailable", message: "some entries failed" })
-        }),
-        Effect.tapError((e) => Effect.sync(() => (lastError = e.message)))
-      )
-    })
-    yield* attempt.pipe(
-      Effect.retry({ schedule: Schedules.fallbackSend, while: (e) => e.isRetryable }),
-      Effect.ignore
-    )
-    return outcomes.map(
-      (o): FallbackQueue.SendOutcome =>
-        o ?? { _tag: "Failed", code: "Unavailable", senderFault: false, message: lastError }
-    )
+  PartialRetry.retryPending({
+    items: messages,
+    send: queue.send,
+    isSettled: (outcome) => outcome._tag === "Sent" || outcome.senderFault,
+    whenCallFails: (error): FallbackQueue.SendOutcome => ({
+      _tag: "Failed",
+      code: error.reason,
+      senderFault: false,
+      message: error.message
+    }),
+    whenUnanswered: { _tag: "Failed", code: "Unavailable", senderFault: false, message: "not sent" },
+    schedule: Schedules.fallbackSend
   })

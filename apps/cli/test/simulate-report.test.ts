@@ -1,19 +1,25 @@
 /**
  * `spillway simulate --report`: the HTML page opens offline in a real browser (headless Chromium
  * through playwright-core, with every non-`file:` request aborted), draws every chart without a
- * console or page error, and its summary table shows each scenario with nothing lost. Text taken
- * from a report cannot break out of the page's markup or its JSON data block.
+ * console or page error, and its summary table shows each scenario with nothing lost. Each
+ * scenario's section draws the charts of its plan (`reportCharts.ts`): the figures it is about
+ * (backup deliveries and refusals, the loss and the restore, on-failure and the replay) with the
+ * report's values, and the table fits the page at common widths. Text taken from a report cannot
+ * break out of the page's markup or its JSON data block.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
+import { Scenario, Simulation, type Report as SimulationReport } from "@spillway/simulator"
 import { Effect, Schema } from "effect"
 import { chromium } from "playwright-core"
-import { runScenario } from "../src/simulate/engine.js"
 import { escapeHtml, renderHtml, scriptJson, writeReport } from "../src/simulate/htmlReport.js"
-import type { Report } from "../src/simulate/report.js"
+import { plans } from "../src/simulate/reportCharts.js"
+
+const { runScenario } = Simulation
+type Report = SimulationReport.Report
 
 const options = { seed: 7, records: 2500 }
 const executablePath = "/usr/bin/chromium"
@@ -26,6 +32,10 @@ const PageState = Schema.Struct({
     Schema.Struct({
       report: Schema.String,
       kind: Schema.String,
+      /** Which of the section's bar charts, for `figures`; null for the per-second charts. */
+      set: Schema.NullOr(Schema.String),
+      /** The x labels (seconds) or the bars' labels, as drawn. */
+      labelTexts: Schema.Array(Schema.String),
       /** Points per dataset of the Chart.js instance bound to the canvas. */
       datasets: Schema.Array(Schema.Number),
       labels: Schema.Number,
@@ -46,6 +56,8 @@ const inspectPage = `(() => {
     return {
       report: canvas.dataset.report,
       kind: canvas.dataset.chart,
+      set: canvas.dataset.set ?? null,
+      labelTexts: chart ? chart.data.labels.map(String) : [],
       datasets: chart ? chart.data.datasets.map((d) => d.data.length) : [],
       labels: chart ? chart.data.labels.length : -1,
       painted
@@ -57,6 +69,26 @@ const inspectPage = `(() => {
   }));
   return { charts, rows };
 })()`
+
+/** Headless Chromium, closed with the scope. */
+const launchBrowser = Effect.acquireRelease(
+  Effect.promise(() =>
+    chromium.launch({
+      executablePath,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync"
+      ]
+    })
+  ),
+  (b) => Effect.promise(() => b.close())
+)
 
 describe("simulate --report", () => {
   it.live(
@@ -72,24 +104,7 @@ describe("simulate --report", () => {
         // Offline by construction: nothing in the page points at a network address.
         expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=["']?https?:/i)
 
-        const browser = yield* Effect.acquireRelease(
-          Effect.promise(() =>
-            chromium.launch({
-              executablePath,
-              args: [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync"
-              ]
-            })
-          ),
-          (b) => Effect.promise(() => b.close())
-        )
+        const browser = yield* launchBrowser
         const page = yield* Effect.promise(() => browser.newPage({ viewport: { width: 1280, height: 900 } }))
         const blocked: Array<string> = []
         const consoleErrors: Array<string> = []
@@ -119,9 +134,17 @@ describe("simulate --report", () => {
         expect(pageErrors).toEqual([])
 
         const expectedDatasets = { delay: 2, throughput: 2, fallback: 1 } as const
-        expect(state.charts).toHaveLength(reports.length * 3)
+        // steady: delay and throughput, no flat-zero fallback chart; black-friday: the fallback queue too.
+        expect(plans.steady.timeline.map((c) => c.kind)).toEqual(["delay", "throughput"])
+        expect(plans["black-friday"].timeline.map((c) => c.kind)).toEqual(["throughput", "fallback", "delay"])
+        expect(state.charts).toHaveLength(5)
         reports.forEach((report, index) => {
-          for (const kind of ["delay", "throughput", "fallback"] as const) {
+          const kinds = plans[report.scenario].timeline.map((c) => c.kind)
+          expect(
+            state.charts.filter((c) => c.report === String(index)).map((c) => c.kind),
+            report.scenario
+          ).toEqual(kinds)
+          for (const kind of kinds) {
             const chart = state.charts.find((c) => c.report === String(index) && c.kind === kind)
             expect(chart, `${report.scenario} ${kind}`).toBeDefined()
             expect(report.timeline.length).toBeGreaterThan(1)
@@ -140,6 +163,103 @@ describe("simulate --report", () => {
         expect(blackFriday?.fallbackMaxDepth ?? 0).toBeGreaterThan(0)
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "each scenario's section shows what it is about, and the summary table fits the page",
+    () =>
+      Effect.gen(function* () {
+        const reports = yield* Effect.forEach(Scenario.scenarioNames, (name) =>
+          runScenario(name, { seed: 1, records: 3000 })
+        )
+        const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "spillway-report-")))
+        yield* Effect.addFinalizer(() => Effect.promise(() => rm(dir, { recursive: true, force: true })))
+        const file = join(dir, "every-scenario.html")
+        yield* writeReport(file, reports)
+        const browser = yield* launchBrowser
+        const page = yield* Effect.promise(() => browser.newPage({ viewport: { width: 1280, height: 900 } }))
+        yield* Effect.promise(() => page.goto(pathToFileURL(file).href, { waitUntil: "load" }))
+        const state = yield* Effect.promise(() => page.evaluate(inspectPage)).pipe(
+          Effect.flatMap(Schema.decodeUnknownEffect(PageState))
+        )
+        const bars = (scenario: string, set = "0") => {
+          const index = String(reports.findIndex((r) => r.scenario === scenario))
+          return state.charts.find((c) => c.report === index && c.kind === "figures" && c.set === set)
+        }
+        const byName = (name: string) => reports.find((r) => r.scenario === name)
+        // Every chart of every plan is drawn, and painted.
+        expect(state.charts).toHaveLength(
+          reports.reduce(
+            (n, r) => n + plans[r.scenario].figures.length + plans[r.scenario].timeline.length,
+            0
+          )
+        )
+        for (const chart of state.charts)
+          expect(chart.painted, `${chart.report} ${chart.kind}`).toBeGreaterThan(2000)
+
+        const backup = byName("backup-outage")
+        expect(backup?.backup.deliveryErrors ?? 0).toBeGreaterThan(0)
+        expect(bars("backup-outage")?.labelTexts).toEqual([
+          `deliveries refused (retried): ${backup?.backup.deliveryErrors.toLocaleString("en-US")}`,
+          `archive objects written: ${backup?.backup.objects.toLocaleString("en-US")}`
+        ])
+        expect(bars("backup-outage", "1")?.labelTexts).toContain("missing from the archive: 0")
+
+        const lost = byName("index-lost")?.recovery
+        expect(bars("index-lost")?.labelTexts).toEqual(
+          expect.arrayContaining([
+            `missing after the loss: ${lost?.missingBeforeRestore.toLocaleString("en-US")}`,
+            `written again from the archive: ${lost?.rewritten.toLocaleString("en-US")}`,
+            "lost: 0"
+          ])
+        )
+
+        const poison = byName("poison-records")
+        expect(poison?.records.onFailure ?? 0).toBeGreaterThan(0)
+        expect(bars("poison-records")?.labelTexts).toEqual(
+          expect.arrayContaining([
+            `on-failure (poison): ${poison?.records.onFailure.toLocaleString("en-US")}`,
+            `replay: refused again, with reason: ${poison?.replay.failed.toLocaleString("en-US")}`
+          ])
+        )
+        // A fallback queue that stays empty is not drawn.
+        expect(
+          state.charts.filter((c) => c.kind === "fallback").map((c) => reports[Number(c.report)]?.scenario)
+        ).toEqual(["kinesis-throttling", "kinesis-outage", "black-friday"])
+
+        // From a small laptop up, the table fits; narrower, it scrolls in its own box, not the page.
+        const measure = `(() => {
+          const box = document.querySelector(".table-box");
+          return {
+            page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+            table: document.getElementById("summary").getBoundingClientRect().right - document.documentElement.clientWidth,
+            boxScrolls: box.scrollWidth > box.clientWidth
+          };
+        })()`
+        const Layout = Schema.Struct({
+          page: Schema.Number,
+          table: Schema.Number,
+          boxScrolls: Schema.Boolean
+        })
+        for (const width of [1024, 1280, 1440, 1920, 390]) {
+          // A fresh page per width, opened at that width as a reader would (resizing an open page
+          // races Chart.js's own resize of its canvases).
+          const sized = yield* Effect.promise(() => browser.newPage({ viewport: { width, height: 900 } }))
+          yield* Effect.promise(() => sized.goto(pathToFileURL(file).href, { waitUntil: "load" }))
+          const layout = yield* Effect.promise(() => sized.evaluate(measure)).pipe(
+            Effect.flatMap(Schema.decodeUnknownEffect(Layout))
+          )
+          expect(layout.page, `page overflow at ${width} px`).toBeLessThanOrEqual(0)
+          if (width >= 1024) {
+            expect(layout.table, `table overflow at ${width} px`).toBeLessThanOrEqual(0)
+            expect(layout.boxScrolls, `table box scrolls at ${width} px`).toBe(false)
+          } else expect(layout.boxScrolls).toBe(true)
+        }
+        yield* Effect.promise(() =>
+          page.screenshot({ path: join(tmpdir(), "spillway-report-every-scenario.png"), fullPage: true })
+        )
+      }).pipe(Effect.scoped),
+    90_000
   )
 
   it.effect("escapes hostile report text in the HTML and in the JSON data block", () =>

@@ -5,19 +5,24 @@
  * Each scenario runs once (3,000 records) and its report is shared by the tests that read it.
  */
 import { execFile } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import { Scenario, Simulation, type Report as SimulationReport } from "@spillway/simulator"
 import { Console, Effect, Layer, Result, Schema } from "effect"
 import { Command } from "effect/cli"
 import { TestClock } from "effect/testing"
 import * as CliOutput from "../src/cliOutput.js"
 import { simulateCommand } from "../src/simulate/command.js"
-import { runScenario, SimulationError } from "../src/simulate/engine.js"
-import { type Report, renderTable } from "../src/simulate/report.js"
-import { type ScenarioName, scenarioNames } from "../src/simulate/scenarios.js"
+import { renderTable } from "../src/simulate/reportTable.js"
 import { captureConsole } from "./harness.js"
+
+const { runScenario, SimulationError } = Simulation
+const { scenarioNames } = Scenario
+type Report = SimulationReport.Report
+type ScenarioName = Scenario.ScenarioName
 
 const options = { seed: 1, records: 3000 }
 
@@ -327,6 +332,29 @@ describe("the command", () => {
         expect(stdout).toBe(renderTable(yield* reportOf("poison-records")))
         expect(stdout).toMatch(/^ {2}lost +0$/m)
         expect(stdout).toMatch(/^ {2}on-failure \(poison\) +[1-9]/m)
+      }),
+    60_000
+  )
+
+  it.effect(
+    "the table of index-lost, seed 3, 2,000 records: the same bytes as the pinned run",
+    () =>
+      Effect.gen(function* () {
+        // Pinned before the simulator left the CLI (`spillway simulate --scenario index-lost --seed 3
+        // --records 2000`); its JSON is pinned in packages/simulator/test/fixtures.
+        const { exit, stdout } = yield* runCli([
+          "simulate",
+          "--scenario",
+          "index-lost",
+          "--seed",
+          "3",
+          "--records",
+          "2000"
+        ])
+        expect(exit._tag).toBe("Success")
+        expect(`${stdout}\n`).toBe(
+          readFileSync(new URL("fixtures/index-lost-seed-3-records-2000.txt", import.meta.url), "utf8")
+        )
       }),
     60_000
   )

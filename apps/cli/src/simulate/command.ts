@@ -1,18 +1,21 @@
 /**
  * `spillway simulate --scenario <name> [--seed N] [--records N] [--json] [--report file.html]`: runs
- * a scenario through the whole pipeline on virtual time (see `engine.ts`) and prints the report,
- * as a table or as exactly one JSON object on stdout; `--report` also writes the HTML page (see
- * `htmlReport.ts`), and without `--scenario` runs every scenario into it. `spillway simulate --compare <seed> [--json]` runs the
- * published before/after experiment instead (see `compare.ts`). The same arguments print the same
- * bytes.
+ * a scenario through the whole pipeline on virtual time (`@spillway/simulator`'s `Simulation`) and
+ * prints the report, as a table (`reportTable.ts`) or as exactly one JSON object on stdout;
+ * `--report` also writes the HTML page (`htmlReport.ts`), and without `--scenario` runs every
+ * scenario into it. `spillway simulate --compare <seed> [--json]` runs the published before/after
+ * experiment instead (the simulator's `Comparison`, printed by `comparisonTable.ts`). The same
+ * arguments print the same bytes.
  */
+
+import { Comparison, Scenario, Simulation } from "@spillway/simulator"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { renderComparison, runComparison } from "./compare.js"
-import { runScenario, SimulationError } from "./engine.js"
+import { renderComparison } from "./comparisonTable.js"
 import { writeReport } from "./htmlReport.js"
-import { renderTable } from "./report.js"
-import { scenarioNames, scenarios } from "./scenarios.js"
+import { renderTable } from "./reportTable.js"
+
+const { scenarioNames, scenarios } = Scenario
 
 const scenario = Flag.Literals("scenario", scenarioNames).pipe(
   Flag.withDescription(
@@ -59,7 +62,7 @@ export const simulateCommand = Command.make(
   (args) =>
     Option.match(args.compare, {
       onSome: (compareSeed) =>
-        runComparison(compareSeed).pipe(
+        Comparison.runComparison(compareSeed).pipe(
           Effect.flatMap((comparison) =>
             Console.log(args.json ? JSON.stringify(comparison) : renderComparison(comparison))
           )
@@ -72,7 +75,7 @@ export const simulateCommand = Command.make(
             onNone: () => (Option.isSome(args.report) ? [...scenarioNames] : [])
           })
           if (names.length === 0) {
-            return yield* new SimulationError({
+            return yield* new Simulation.SimulationError({
               scenario: "",
               reason: "InvalidOptions",
               message: `give --scenario (${scenarioNames.join(", ")}), --report <file> or --compare <seed>`
@@ -80,7 +83,7 @@ export const simulateCommand = Command.make(
           }
           const reports = []
           for (const name of names) {
-            const result = yield* runScenario(name, { seed: args.seed, records: args.records })
+            const result = yield* Simulation.runScenario(name, { seed: args.seed, records: args.records })
             reports.push(result)
             yield* Console.log(args.json ? JSON.stringify(result) : renderTable(result))
           }

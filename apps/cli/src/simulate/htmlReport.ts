@@ -1,6 +1,8 @@
 /**
- * `spillway simulate --report file.html`: the simulation reports as one self-contained HTML page
- * with charts (delay, throughput, fallback depth over time) and a summary table per scenario.
+ * `spillway simulate --report file.html`: the simulation reports as one self-contained HTML page:
+ * a summary table with a row per scenario, then a section per scenario with the charts that tell
+ * its story (`reportCharts.ts`). The table fits the page from 1,024 px wide up; narrower, it
+ * scrolls in its own box and the page itself does not.
  *
  * Guarantees: the page opens offline and makes no network request. Chart.js's UMD build is read
  * from `node_modules` at render time and inlined, and a Content-Security-Policy forbids every
@@ -13,8 +15,11 @@ import { readFileSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
+import type { Report as SimulationReport } from "@spillway/simulator"
 import { Effect, Schema } from "effect"
-import type { Report } from "./report.js"
+import { plans } from "./reportCharts.js"
+
+type Report = SimulationReport.Report
 
 export class ReportWriteError extends Schema.TaggedError<ReportWriteError>()("ReportWriteError", {
   path: Schema.String,
@@ -74,10 +79,9 @@ const summaryColumns: ReadonlyArray<readonly [string, (r: Report) => string]> = 
   ["lost", (r) => number(r.records.lost)],
   ["missing from backup", (r) => number(r.integrity.missingFromBackup)],
   ["retries", (r) => number(r.retries)],
+  // p50 and max are in each scenario's section: two more columns would not fit a laptop's width.
   ["delay avg", (r) => millis(r.delayMs.avg)],
-  ["delay p50", (r) => millis(r.delayMs.p50)],
-  ["delay p99", (r) => millis(r.delayMs.p99)],
-  ["delay max", (r) => millis(r.delayMs.max)]
+  ["delay p99", (r) => millis(r.delayMs.p99)]
 ]
 
 const summaryTable = (reports: ReadonlyArray<Report>): string => {
@@ -99,27 +103,47 @@ const summaryTable = (reports: ReadonlyArray<Report>): string => {
       return `<tr data-report="${index}"><th scope="row"><a href="#report-${index}">${escapeHtml(report.scenario)}</a></th>${cells}</tr>`
     })
     .join("\n")
-  return `<table id="summary"><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`
+  return `<div class="table-box"><table id="summary"><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`
 }
 
-const charts = [
-  ["delay", "Delay to index (ms): average and p99 per second"],
-  ["throughput", "Throughput (records per second): sent and indexed"],
-  ["fallback", "Fallback queue depth at the end of each second"]
-] as const
+const figure = (
+  index: number,
+  chart: { readonly kind: string; readonly set?: number },
+  label: string,
+  title: string,
+  height?: number
+): string => {
+  const set = chart.set === undefined ? "" : ` data-set="${chart.set}"`
+  const style = height === undefined ? "" : ` style="height: ${height}px"`
+  // A bar chart takes the whole row: its labels are sentences, and a third of the row clips them.
+  const wide = chart.kind === "figures" ? ' class="wide"' : ""
+  return `<figure${wide}><figcaption>${escapeHtml(title)}</figcaption><div class="chart"${style}><canvas data-report="${index}" data-chart="${chart.kind}"${set} aria-label="${escapeHtml(`${label}: ${title}`)}" role="img"></canvas></div></figure>`
+}
+
+/** A bar per figure, readable without squeezing. */
+const barsHeight = (bars: number): number => 60 + 30 * bars
 
 const section = (report: Report, index: number): string => {
   const faults = report.faults.injected.length === 0 ? ["none"] : report.faults.injected
-  const canvases = charts
-    .map(
-      ([kind, title]) =>
-        `<figure><figcaption>${escapeHtml(title)}</figcaption><div class="chart"><canvas data-report="${index}" data-chart="${kind}" aria-label="${escapeHtml(`${report.scenario}: ${title}`)}" role="img"></canvas></div></figure>`
-    )
-    .join("\n")
+  const plan = plans[report.scenario]
+  const canvases = [
+    ...plan.figures.map((chart, set) =>
+      figure(
+        index,
+        { kind: "figures", set },
+        report.scenario,
+        chart.title,
+        barsHeight(chart.figures(report).length)
+      )
+    ),
+    ...plan.timeline.map((chart) => figure(index, chart, report.scenario, chart.title))
+  ].join("\n")
+  const d = report.delayMs
   return `<section id="report-${index}">
 <h2>${escapeHtml(report.scenario)}</h2>
 <p>${escapeHtml(report.summary)}</p>
 <p class="meta">seed ${escapeHtml(String(report.seed))} · simulated ${escapeHtml(number(report.simulatedSeconds))} s · parked in fallback ${escapeHtml(number(report.fallbackParked))} (max depth ${escapeHtml(number(report.fallbackMaxDepth))})</p>
+<p class="meta">delay avg ${escapeHtml(millis(d.avg))} · p50 ${escapeHtml(millis(d.p50))} · p99 ${escapeHtml(millis(d.p99))} · max ${escapeHtml(millis(d.max))}</p>
 <p class="meta">faults: ${faults.map(escapeHtml).join("; ")}</p>
 <div class="charts">
 ${canvases}
@@ -137,7 +161,11 @@ const chartData = (reports: ReadonlyArray<Report>) =>
     // A second that indexed nothing has no delay: a gap in the line, not a misleading 0 ms.
     delayAvgMs: report.timeline.map((s) => (s.indexed === 0 ? null : Math.round(s.delayAvgMs))),
     delayP99Ms: report.timeline.map((s) => (s.indexed === 0 ? null : Math.round(s.delayP99Ms))),
-    fallbackDepth: report.timeline.map((s) => s.fallbackDepth)
+    fallbackDepth: report.timeline.map((s) => s.fallbackDepth),
+    // Each bar's label carries its value: bars of a handful next to bars of a thousand stay readable.
+    figures: plans[report.scenario].figures.map((chart) =>
+      chart.figures(report).map(([label, value]) => ({ label: `${label}: ${number(value)}`, value }))
+    )
   }))
 
 /**
@@ -158,8 +186,12 @@ const drawCharts = `(() => {
     const report = data[Number(canvas.dataset.report)];
     const labels = report.second;
     const chart = canvas.dataset.chart;
+    const bars = chart === "figures" ? report.figures[Number(canvas.dataset.set)] : [];
     const config =
-      chart === "delay"
+      chart === "figures"
+        ? { type: "bar", data: { labels: bars.map((f) => f.label), datasets: [{ label: "count", data: bars.map((f) => f.value), backgroundColor: "#2563eb" }] },
+            options: { animation: false, responsive: true, maintainAspectRatio: false, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } } }
+        : chart === "delay"
         ? { type: "line", data: { labels, datasets: [line("avg", report.delayAvgMs, "#2563eb", false), line("p99", report.delayP99Ms, "#dc2626", false)] }, options: options("ms") }
         : chart === "throughput"
           ? { type: "line", data: { labels, datasets: [line("sent", report.sent, "#64748b", false), line("indexed", report.indexed, "#16a34a", false)] }, options: options("records / s") }
@@ -171,13 +203,15 @@ const drawCharts = `(() => {
 const style = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #0f172a; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; border-bottom: 1px solid #cbd5e1; }
+.table-box { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { padding: 0.3rem 0.5rem; border-bottom: 1px solid #e2e8f0; text-align: right; white-space: nowrap; }
+th, td { padding: 0.3rem 0.45rem; border-bottom: 1px solid #e2e8f0; text-align: right; white-space: nowrap; }
+thead th { white-space: normal; vertical-align: bottom; font-size: 0.9em; }
 th[scope="row"], thead th:first-child { text-align: left; }
 td.bad { color: #b91c1c; font-weight: 600; }
 .meta { color: #475569; margin: 0.2rem 0; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 1rem; }
-figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 0.3rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(360px, 100%), 1fr)); gap: 1rem; }
+figure { margin: 0; } figure.wide { grid-column: 1 / -1; } figcaption { font-weight: 600; margin-bottom: 0.3rem; }
 .chart { position: relative; height: 240px; }
 `
 

@@ -10,7 +10,10 @@
  * published before (4.4 s / 23.3 s) and after (1.3 s / 3.9 s).
  */
 import { Effect } from "effect"
-import { type ColumnName, columnNames, model, published, runComparison } from "../src/simulate/compare.js"
+import { Comparison } from "../src/index.js"
+
+const { columnNames, model, published, runComparison } = Comparison
+type ColumnName = Comparison.ColumnName
 
 const seeds = Number(process.env.SEEDS ?? 10)
 if (!Number.isInteger(seeds) || seeds < 1)

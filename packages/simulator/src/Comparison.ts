@@ -1,6 +1,6 @@
 /**
- * `spillway simulate --compare <seed>`: the published before/after experiment, replayed on the real
- * in-memory pipeline. One traffic plan and one fault plan, drawn once from the seed, go through
+ * The published before/after experiment (`spillway simulate --compare <seed>`), replayed on the
+ * real in-memory pipeline. One traffic plan and one fault plan, drawn once from the seed, go through
  * three processor configurations, and the end-to-end delay (collector receipt → write confirmed by
  * the index) of each is set next to the figures the original production system published:
  *
@@ -34,13 +34,18 @@
  * Guarantees: the same seed prints the same bytes (virtual time, seeded `Random`, the fault plan
  * drawn before any pipeline runs so every column meets the same faults on the same records); every
  * accepted record is accounted for (indexed, or counted `lost`); a run (3 × 24,000 records over
- * 300 s of virtual time, on `VirtualTime`) takes about 10 s.
+ * 300 s of virtual time, on `VirtualTime`) takes about 10 s. The client fleet, the clock driver, the
+ * run harness and the delay figures are the scenarios' own (`internal/`), so a column and a
+ * scenario measure the same way.
  */
 import { DocumentSink } from "@spillway/core"
-import { MemoryPipeline, VirtualTime } from "@spillway/memory"
-import { Clock, Duration, Effect, Fiber, Random, References } from "effect"
+import { MemoryPipeline } from "@spillway/memory"
+import { Clock, Duration, Effect, Random } from "effect"
 import { TestClock } from "effect/testing"
-import { SimulationError, startTime } from "./engine.js"
+import { refused, SimulationError } from "./internal/error.js"
+import * as Fleet from "./internal/fleet.js"
+import { isolate, makeClockDriver, startTime } from "./internal/harness.js"
+import { ascending, round1, summarize } from "./internal/stats.js"
 
 /**
  * The calibrated model. Change one number here and every column moves with it.
@@ -190,13 +195,6 @@ export interface Comparison {
 /** How long the pipeline may take to drain after the traffic before a column is declared stuck. */
 const settleLimitMillis = 3_600_000
 const apiKey = MemoryPipeline.defaultApiKeys[0].key
-const round1 = (n: number): number => Math.round(n * 10) / 10
-
-/** Nearest-rank percentile of ascending `sorted` samples. */
-const percentile = (sorted: ReadonlyArray<number>, q: number): number =>
-  sorted.length === 0
-    ? 0
-    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
 /**
  * What the seed decides before any pipeline runs, so every column meets the same faults: per
@@ -283,120 +281,115 @@ const makeModelSink = (
   }
 }
 
-const refused = (error: { readonly _tag: string; readonly message: string }) =>
-  new SimulationError({
-    scenario: "compare",
-    reason: "PipelineRefused",
-    message: `${error._tag}: ${error.message}`
+/** A column's pipeline: the column's processor configuration, writing next to the model sink. */
+const startColumn = (model: Model, config: ColumnConfig, plan: FaultPlan) =>
+  Effect.gen(function* () {
+    yield* TestClock.setTime(startTime)
+    const sticky = new Map<string, number>()
+    plan.sticky.forEach((failures, i) => {
+      if (failures > 0) sticky.set(`rec-${i}`, failures)
+    })
+    const modelSink = makeModelSink(model, sticky, plan.overloads, config.itemRetries)
+    const pipeline = yield* MemoryPipeline.make({
+      stream: { shardCount: model.shards },
+      processor: {
+        batchSize: model.batchSize,
+        pollIntervalMillis: model.pollIntervalMillis,
+        retryDelayMillis: model.retryDelayMillis,
+        bisectBatchOnFunctionError: config.bisectBatchOnFunctionError,
+        reportBatchItemFailures: config.reportBatchItemFailures,
+        maximumRetryAttempts: config.maximumRetryAttempts
+      },
+      dedup: { capacity: config.dedupCapacity },
+      extraSinks: [modelSink.sink],
+      // The comparison measures delay to the index; the backup takes no part in it.
+      backup: false
+    }).pipe(Effect.mapError(refused("compare")))
+    return { pipeline, modelSink }
   })
+
+/**
+ * The comparison's client fleet: `recordsPerSecond` uniform, valid records, one request a tick;
+ * notes when the collector first took each id in `receivedAt`.
+ */
+const produce = (pipeline: MemoryPipeline.Pipeline, model: Model, receivedAt: Map<string, number>) => {
+  const perTick = (model.recordsPerSecond * model.tickMillis) / 1000
+  let made = 0
+  const fresh = Effect.gen(function* () {
+    const items: Array<Readonly<Record<string, unknown>>> = []
+    for (let i = 0; i < perTick && made < model.records; i++, made++) {
+      const now = yield* Clock.currentTimeMillis
+      items.push({
+        id: `rec-${made}`,
+        type: "cpu",
+        timestamp: new Date(now).toISOString(),
+        payload: { host: `host-${made % 50}`, value: made % 100 }
+      })
+    }
+    return items
+  })
+  const send = (request: ReadonlyArray<Readonly<Record<string, unknown>>>) =>
+    Effect.gen(function* () {
+      const result = yield* pipeline.collect(apiKey, request).pipe(Effect.mapError(refused("compare")))
+      const unavailable = new Set(result.unavailable.map((u) => u.index))
+      request.forEach((body, index) => {
+        if (!unavailable.has(index) && !receivedAt.has(String(body.id))) {
+          receivedAt.set(String(body.id), result.receivedAt)
+        }
+      })
+      return request.filter((_, index) => unavailable.has(index))
+    })
+  return Fleet.run({ tickMillis: model.tickMillis, more: () => made < model.records, fresh, send })
+}
+
+/** Every accepted record's delay to its first confirmed write; a record never written counts as lost. */
+const delays = (
+  receivedAt: ReadonlyMap<string, number>,
+  firstWritten: ReadonlyMap<string, number>,
+  indexedIds: ReadonlySet<string>,
+  beforeReplay: ReadonlySet<string>
+) => {
+  const samples: Array<number> = []
+  let lost = 0
+  let replayed = 0
+  for (const [id, at] of receivedAt) {
+    const written = firstWritten.get(id)
+    if (written === undefined || !indexedIds.has(id)) {
+      lost++
+      continue
+    }
+    if (!beforeReplay.has(id)) replayed++
+    samples.push(written - at)
+  }
+  return { sorted: ascending(samples), lost, replayed }
+}
 
 const runColumn = (model: Model, name: ColumnName, plan: FaultPlan): Effect.Effect<Column, SimulationError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const config = columnConfigs[name]
-      yield* TestClock.setTime(startTime)
-      const sticky = new Map<string, number>()
-      plan.sticky.forEach((failures, i) => {
-        if (failures > 0) sticky.set(`rec-${i}`, failures)
+      const { pipeline, modelSink } = yield* startColumn(model, config, plan)
+      const driver = makeClockDriver({
+        scenario: "compare",
+        deadline: startTime + (model.records / model.recordsPerSecond) * 1000 + settleLimitMillis,
+        stuckMessage: () => `the ${name} column still had work an hour after its traffic`,
+        isIdle: pipeline.isIdle
       })
-      const modelSink = makeModelSink(model, sticky, plan.overloads, config.itemRetries)
-      const pipeline = yield* MemoryPipeline.make({
-        stream: { shardCount: model.shards },
-        processor: {
-          batchSize: model.batchSize,
-          pollIntervalMillis: model.pollIntervalMillis,
-          retryDelayMillis: model.retryDelayMillis,
-          bisectBatchOnFunctionError: config.bisectBatchOnFunctionError,
-          reportBatchItemFailures: config.reportBatchItemFailures,
-          maximumRetryAttempts: config.maximumRetryAttempts
-        },
-        dedup: { capacity: config.dedupCapacity },
-        extraSinks: [modelSink.sink],
-        // The comparison measures delay to the index; the backup takes no part in it.
-        backup: false
-      }).pipe(Effect.mapError(refused))
-
       const receivedAt = new Map<string, number>()
-      const perTick = (model.recordsPerSecond * model.tickMillis) / 1000
-      const produce = Effect.gen(function* () {
-        let made = 0
-        let retry: Array<Readonly<Record<string, unknown>>> = []
-        while (made < model.records || retry.length > 0) {
-          const request = retry
-          retry = []
-          for (let i = 0; i < perTick && made < model.records; i++, made++) {
-            const now = yield* Clock.currentTimeMillis
-            const id = `rec-${made}`
-            request.push({
-              id,
-              type: "cpu",
-              timestamp: new Date(now).toISOString(),
-              payload: { host: `host-${made % 50}`, value: made % 100 }
-            })
-          }
-          const result = yield* pipeline.collect(apiKey, request).pipe(Effect.mapError(refused))
-          const unavailable = new Set(result.unavailable.map((u) => u.index))
-          request.forEach((body, index) => {
-            if (unavailable.has(index)) retry.push(body)
-            else if (!receivedAt.has(String(body.id))) receivedAt.set(String(body.id), result.receivedAt)
-          })
-          yield* Effect.sleep(Duration.millis(model.tickMillis))
-        }
-      })
-
-      const deadline = startTime + (model.records / model.recordsPerSecond) * 1000 + settleLimitMillis
-      const tick = Effect.gen(function* () {
-        yield* TestClock.adjust(Duration.seconds(1))
-        if ((yield* Clock.currentTimeMillis) > deadline) {
-          return yield* new SimulationError({
-            scenario: "compare",
-            reason: "DidNotSettle",
-            message: `the ${name} column still had work an hour after its traffic`
-          })
-        }
-      })
-
-      const producer = yield* Effect.forkChild(produce)
-      let idleInARow = 0
-      while (idleInARow < 2) {
-        yield* tick
-        const done = producer.pollUnsafe() !== undefined
-        idleInARow = done && (yield* pipeline.isIdle) ? idleInARow + 1 : 0
-      }
-      yield* Fiber.join(producer)
-      const before = new Set(modelSink.firstWritten.keys())
-
+      yield* driver.settle([yield* Effect.forkChild(produce(pipeline, model, receivedAt))])
+      const beforeReplay = new Set(modelSink.firstWritten.keys())
       // The operator's last step, as in every scenario: replay what the processor gave up on.
-      const replaying = yield* Effect.forkChild(pipeline.replayFailures)
-      while (replaying.pollUnsafe() === undefined) yield* tick
-      yield* Fiber.join(replaying)
+      yield* driver.whileTicking("the replay", pipeline.replayFailures)
       const end = yield* Clock.currentTimeMillis
 
       const indexedIds = new Set((yield* pipeline.index.documents).map((d) => d.id))
-      const delays: Array<number> = []
-      let lost = 0
-      let replayed = 0
-      for (const [id, at] of receivedAt) {
-        const written = modelSink.firstWritten.get(id)
-        if (written === undefined || !indexedIds.has(id)) {
-          lost++
-          continue
-        }
-        if (!before.has(id)) replayed++
-        delays.push(written - at)
-      }
-      const sorted = delays.sort((a, b) => a - b)
+      const { sorted, lost, replayed } = delays(receivedAt, modelSink.firstWritten, indexedIds, beforeReplay)
       const counters = yield* pipeline.processor.counters
       return {
         config,
         records: { accepted: receivedAt.size, indexed: sorted.length, replayed, lost },
         // Jittered in-invocation retries sleep fractions of a millisecond: whole milliseconds are enough.
-        delayMs: {
-          avg: round1(sorted.length === 0 ? 0 : sorted.reduce((a, b) => a + b, 0) / sorted.length),
-          p50: Math.round(percentile(sorted, 0.5)),
-          p99: Math.round(percentile(sorted, 0.99)),
-          max: Math.round(sorted.at(-1) ?? 0)
-        },
+        delayMs: summarize(sorted, Math.round),
         invocations: counters.invocations,
         functionErrors: counters.functionErrors,
         bisections: counters.bisections,
@@ -410,15 +403,6 @@ const runColumn = (model: Model, name: ColumnName, plan: FaultPlan): Effect.Effe
 const errorPct = (model: number, publishedValue: number): number =>
   round1(((model - publishedValue) / publishedValue) * 100)
 
-const isolated = <A, E>(seed: number, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  effect.pipe(
-    Random.withSeed(seed),
-    // TestClock warns through the logger when real time passes between adjustments; that says
-    // nothing about the simulated pipeline and must not reach a `--json` stdout.
-    Effect.provideService(References.MinimumLogLevel, "Error"),
-    VirtualTime.provide
-  )
-
 /**
  * Runs the three columns on the same seeded traffic and fault plan, each on a fresh pipeline with
  * its own `TestClock`. Needs nothing from the caller's environment.
@@ -427,7 +411,7 @@ export const runComparison = (seed: number): Effect.Effect<Comparison, Simulatio
   runComparisonWith(seed, model)
 
 /** `runComparison` on another model: for calibrating the constants and for what-if runs. */
-export const runComparisonWith = Effect.fn("Simulation.runComparison")(function* (
+export const runComparisonWith = Effect.fn("Comparison.runComparison")(function* (
   seed: number,
   model: Model
 ): Effect.fn.Return<Comparison, SimulationError> {
@@ -438,10 +422,10 @@ export const runComparisonWith = Effect.fn("Simulation.runComparison")(function*
       message: `seed must be an integer, got ${seed}`
     })
   }
-  const plan = yield* isolated(seed, drawFaultPlan(model))
-  const before = yield* isolated(seed, runColumn(model, "before", plan))
-  const after = yield* isolated(seed, runColumn(model, "after", plan))
-  const spillway = yield* isolated(seed, runColumn(model, "spillway", plan))
+  const plan = yield* isolate(seed, drawFaultPlan(model))
+  const before = yield* isolate(seed, runColumn(model, "before", plan))
+  const after = yield* isolate(seed, runColumn(model, "after", plan))
+  const spillway = yield* isolate(seed, runColumn(model, "spillway", plan))
   return {
     seed,
     model,
@@ -460,73 +444,3 @@ export const runComparisonWith = Effect.fn("Simulation.runComparison")(function*
     }
   }
 })
-
-const secondsText = (millis: number): string => `${(millis / 1000).toFixed(1)} s`
-const signed = (pct: number): string => `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}%`
-
-/** The comparison as people read it in a terminal. */
-export const renderComparison = (c: Comparison): string => {
-  const { before, after, spillway } = c.columns
-  const rows: Array<Array<string>> = [
-    ["", "before", "after", "spillway"],
-    [
-      "bisect on error",
-      ...[before, after, spillway].map((x) => (x.config.bisectBatchOnFunctionError ? "yes" : "no"))
-    ],
-    [
-      "partial batch response",
-      ...[before, after, spillway].map((x) => (x.config.reportBatchItemFailures ? "yes" : "no"))
-    ],
-    [
-      "retry limit",
-      ...[before, after, spillway].map((x) =>
-        x.config.maximumRetryAttempts < 0 ? "none" : String(x.config.maximumRetryAttempts)
-      )
-    ],
-    [
-      "429s retried in the sink",
-      ...[before, after, spillway].map((x) => (x.config.itemRetries ? "yes" : "no"))
-    ],
-    ["dedup cache", ...[before, after, spillway].map((x) => (x.config.dedupCapacity > 1 ? "yes" : "no"))],
-    ["delay avg (model)", ...[before, after, spillway].map((x) => secondsText(x.delayMs.avg))],
-    ["delay avg (published)", secondsText(published.before.avgMs), secondsText(published.after.avgMs), "–"],
-    ["  error", signed(c.errors.before.avgPct), signed(c.errors.after.avgPct), "–"],
-    ["delay p99 (model)", ...[before, after, spillway].map((x) => secondsText(x.delayMs.p99))],
-    ["delay p99 (published)", secondsText(published.before.p99Ms), secondsText(published.after.p99Ms), "–"],
-    ["  error", signed(c.errors.before.p99Pct), signed(c.errors.after.p99Pct), "–"],
-    [
-      "delay p50 / max",
-      ...[before, after, spillway].map((x) => `${secondsText(x.delayMs.p50)} / ${secondsText(x.delayMs.max)}`)
-    ],
-    ["invocations", ...[before, after, spillway].map((x) => String(x.invocations))],
-    ["function errors", ...[before, after, spillway].map((x) => String(x.functionErrors))],
-    ["bisections", ...[before, after, spillway].map((x) => String(x.bisections))],
-    ["batches discarded", ...[before, after, spillway].map((x) => String(x.batchesDiscarded))],
-    ["documents rewritten", ...[before, after, spillway].map((x) => String(x.rewrites))],
-    [
-      "indexed / replayed / lost",
-      ...[before, after, spillway].map(
-        (x) => `${x.records.indexed} / ${x.records.replayed} / ${x.records.lost}`
-      )
-    ]
-  ]
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)))
-  const table = rows.map((row) =>
-    row
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd()
-  )
-  const m = c.model
-  return [
-    `spillway simulate --compare ${c.seed}: the published before/after, on the model`,
-    "",
-    ...table,
-    "",
-    `model: ${m.records} records at ${m.recordsPerSecond}/s over ${m.shards} shards; poll ${m.pollIntervalMillis} ms, retry delay ${m.retryDelayMillis} ms, batch ${m.batchSize};`,
-    `write ${m.writeOverheadMillis} ms + ${m.perDocumentMillis} ms/document; 429 on ${m.throttleRate * 100}% of item writes, on ${m.overloadThrottleRate * 100}% in overload windows`,
-    `of ${m.overloadMinMillis / 1000}–${m.overloadMaxMillis / 1000} s every ~${m.overloadMeanGapMillis / 1000} s (${c.overloads.length} in this run); ${m.stickyRate * 100}% of records fail the invocation 1–${m.maxStickyFailures} times.`,
-    'Calibrated on the mean over seeds 1–10 (npm run bench:compare); one seed is one sample, and "before" swings.',
-    ""
-  ].join("\n")
-}

@@ -1,6 +1,7 @@
 /**
- * The scenarios `spillway simulate` knows: a traffic shape and the faults injected into the
- * in-memory backends, each named after the production incident it rehearses.
+ * The scenarios the simulator knows (`spillway simulate --scenario`): a traffic shape and the
+ * faults injected into the in-memory backends, each named after the production incident it
+ * rehearses.
  *
  * A scenario is data. Traffic is described by phases that share out the run's records (so
  * `--records` scales a scenario without changing its shape), and fault windows are fractions of

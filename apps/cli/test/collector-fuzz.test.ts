@@ -16,7 +16,7 @@ import { MemoryPipeline } from "@spillway/memory"
 import { Effect } from "effect"
 import fc from "fast-check"
 import * as CollectorServer from "../src/collector/server.js"
-import { apiKey, stageContext, waitUntilIdle } from "./harness.js"
+import { apiKey, waitUntilIdle } from "./harness.js"
 
 const seed = 20261124
 const numRuns = 10_000
@@ -424,7 +424,7 @@ describe("collector fuzz", () => {
           processor: { pollIntervalMillis: 50, retryDelayMillis: 20 },
           redriver: { pollIntervalMillis: 50 }
         })
-        const server = yield* CollectorServer.serve({ port: 0, maxBodyBytes }, stageContext(pipeline))
+        const server = yield* CollectorServer.serve({ port: 0, maxBodyBytes }, pipeline.layers.collector)
         const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
         yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
 

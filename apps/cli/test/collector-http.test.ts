@@ -9,12 +9,12 @@ import { CollectorHttp, Telemetry } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
 import { Effect } from "effect"
 import * as CollectorServer from "../src/collector/server.js"
-import { apiKey, record, records, request, settle, stageContext, whileClockRuns } from "./harness.js"
+import { apiKey, record, records, request, settle, whileClockRuns } from "./harness.js"
 
 const setup = (options: CollectorHttp.Options = {}) =>
   Effect.gen(function* () {
     const pipeline = yield* MemoryPipeline.make()
-    const context = stageContext(pipeline)
+    const context = pipeline.layers.collector
     const collected: Array<CollectorHttp.Collected> = []
     const send = (req: CollectorHttp.Request) =>
       CollectorHttp.handle(req, {
@@ -302,7 +302,7 @@ describe("collector HTTP server", () => {
       const pipeline = yield* MemoryPipeline.make()
       const server = yield* CollectorServer.serve(
         { port: 0, allowedOrigins: ["http://localhost:*"] },
-        stageContext(pipeline)
+        pipeline.layers.collector
       )
       const url = `${server.url}${CollectorHttp.telemetryPath}`
       const preflight = yield* Effect.promise(() =>

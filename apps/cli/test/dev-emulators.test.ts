@@ -13,10 +13,9 @@ import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { it as effectIt } from "@effect/vitest"
 import { S3Client, SqsClient } from "@spillway/aws"
-import { ApiKeys, Archive, Collect, OnFailure, Telemetry } from "@spillway/core"
+import { Archive, Collect, OnFailure, Telemetry } from "@spillway/core"
 import { Effect, Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import * as CollectorServer from "../src/collector/server.js"
 import * as EmulatorPipeline from "../src/dev/EmulatorPipeline.js"
 import { apiKey, record, records } from "./harness.js"
 
@@ -135,11 +134,7 @@ describe("EmulatorPipeline", () => {
             // A short poll interval (and retry delay) keeps the bisection steps quick on the live clock.
             processor: { pollIntervalMillis: 100 }
           })
-          const context = CollectorServer.stageContext({
-            apiKeys: ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }]),
-            stream: pipeline.stream,
-            queue: pipeline.queue
-          })
+          const context = pipeline.layers.collector
           const collect = (body: unknown) => Effect.provide(Collect.collect(apiKey, body), context)
 
           // The index maps payload.value as a number from the first document; a string there is a
@@ -200,11 +195,7 @@ describe("EmulatorPipeline", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const pipeline = yield* EmulatorPipeline.make()
-          const context = CollectorServer.stageContext({
-            apiKeys: ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }]),
-            stream: pipeline.stream,
-            queue: pipeline.queue
-          })
+          const context = pipeline.layers.collector
           const from = Date.now()
           const sent = records(300)
           expect((yield* Effect.provide(Collect.collect(apiKey, sent), context)).stored).toBe(300)

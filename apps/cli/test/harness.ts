@@ -1,10 +1,9 @@
 /** Helpers for the collector and `spillway dev` tests: records, in-process requests, settling on TestClock. */
 import { gzipSync } from "node:zlib"
-import { ApiKeys, CollectorHttp, type FallbackQueue, type RecordStream } from "@spillway/core"
+import { CollectorHttp } from "@spillway/core"
 import type { MemoryPipeline } from "@spillway/memory"
 import { Harness as Testing } from "@spillway/testing"
-import { type Console, type Context, Duration, Effect } from "effect"
-import * as CollectorServer from "../src/collector/server.js"
+import { type Console, Duration, Effect } from "effect"
 
 export const { apiKey, record, records, whileClockRuns } = Testing
 
@@ -36,16 +35,6 @@ export const request = (
     body
   }
 }
-
-/** The collect stage's services over a memory pipeline, with the pipeline's default demo key. */
-export const stageContext = (
-  pipeline: MemoryPipeline.Pipeline
-): Context.Context<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue> =>
-  CollectorServer.stageContext({
-    apiKeys: ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }]),
-    stream: pipeline.stream,
-    queue: pipeline.queue
-  })
 
 /** Settles the pipeline on TestClock; fails after `max` of simulated time. */
 export const settle = (pipeline: MemoryPipeline.Pipeline, max: Duration.Input = "10 minutes") =>

@@ -13,8 +13,8 @@
 import { createServer, type IncomingMessage } from "node:http"
 import type { Http2ServerRequest } from "node:http2"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { ApiKeys, CollectorHttp, FallbackQueue, RecordStream } from "@spillway/core"
-import { Context, Effect, type Scope } from "effect"
+import { type ApiKeys, CollectorHttp, type FallbackQueue, type RecordStream } from "@spillway/core"
+import { Effect, Layer, type Scope } from "effect"
 import { type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 /** Reads the whole body, or stops at `limit` bytes, discarding the rest. */
@@ -91,23 +91,17 @@ export interface Listening {
   readonly url: string
 }
 
-/** The services the collect stage needs, taken from whatever backs the pipeline. */
-export const stageContext = (services: {
-  readonly apiKeys: ApiKeys.Service
-  readonly stream: RecordStream.Service
-  readonly queue: FallbackQueue.Service
-}): Context.Context<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue> =>
-  Context.make(ApiKeys.ApiKeys, services.apiKeys).pipe(
-    Context.add(RecordStream.RecordStream, services.stream),
-    Context.add(FallbackQueue.FallbackQueue, services.queue)
-  )
+/** What the collector function's layer provides: the key store, the stream and the fallback queue. */
+export type Services = ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue
 
 /** Listens until the scope closes; closing stops accepting and waits for requests in progress. */
-export const serve = (
+export const serve = <E>(
   config: Config,
-  context: Context.Context<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue>
-): Effect.Effect<Listening, HttpServerError.ServeError, Scope.Scope> =>
+  collector: Layer.Layer<Services, E>
+): Effect.Effect<Listening, HttpServerError.ServeError | E, Scope.Scope> =>
   Effect.gen(function* () {
+    // The collector function's services, built once for every request, as its runtime would be.
+    const context = yield* Layer.build(collector)
     const host = config.host ?? "127.0.0.1"
     const server = yield* NodeHttpServer.make(() => createServer(), { host, port: config.port })
     const onResponse = config.onResponse ?? (() => Effect.void)

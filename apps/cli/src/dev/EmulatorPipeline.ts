@@ -36,6 +36,7 @@ import {
 } from "@spillway/aws"
 import * as Emulators from "@spillway/aws/Emulators"
 import {
+  ApiKeys,
   type Archive,
   DedupCache,
   DocumentSink,
@@ -45,7 +46,7 @@ import {
   Redrive
 } from "@spillway/core"
 import { FirehoseDelivery, KinesisEventSource, MemoryIndex, MemoryPipeline } from "@spillway/memory"
-import { Context, Effect, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 
 export interface Options {
   readonly emulators?: Emulators.Options
@@ -54,6 +55,8 @@ export interface Options {
    * @default MemoryPipeline.recommendedProcessorConfig
    */
   readonly processor?: Partial<Omit<KinesisEventSource.Config, "onFailure">>
+  /** The collector's keys. @default `MemoryPipeline.defaultApiKeys` */
+  readonly apiKeys?: ReadonlyArray<{ readonly tenant: string; readonly key: string }>
 }
 
 export interface QueueStats {
@@ -63,7 +66,15 @@ export interface QueueStats {
   readonly total: number
 }
 
+/** The functions' layers over the emulators (as `AwsPipeline` builds them over AWS). */
+export interface Layers {
+  readonly collector: Layer.Layer<ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue>
+  readonly redriver: Layer.Layer<RecordStream.RecordStream | FallbackQueue.FallbackQueue>
+  readonly processor: Layer.Layer<DedupCache.DedupCache | DocumentSink.DocumentSink>
+}
+
 export interface Pipeline {
+  readonly layers: Layers
   readonly emulators: Emulators.Running
   readonly stream: RecordStream.Service
   readonly queue: FallbackQueue.Service & { readonly stats: Effect.Effect<QueueStats> }
@@ -127,12 +138,24 @@ export const make = (
       Effect.orElseSucceed(() => ({ visible: 0, inFlight: 0, delayed: 0, total: Number.POSITIVE_INFINITY }))
     )
 
-    const context = Context.empty().pipe(
-      Context.add(RecordStream.RecordStream, awsStream),
-      Context.add(FallbackQueue.FallbackQueue, awsQueue),
-      Context.add(DocumentSink.DocumentSink, index.sink),
-      Context.add(DedupCache.DedupCache, cache)
-    )
+    const streamLayer = Layer.succeed(RecordStream.RecordStream, awsStream)
+    const queueLayer = Layer.succeed(FallbackQueue.FallbackQueue, awsQueue)
+    const keys = (options.apiKeys ?? MemoryPipeline.defaultApiKeys).map((k) => ({
+      tenant: k.tenant,
+      sha256: ApiKeys.hashKey(k.key)
+    }))
+    const layers: Layers = {
+      collector: Layer.mergeAll(ApiKeys.layer(keys), streamLayer, queueLayer),
+      redriver: Layer.merge(streamLayer, queueLayer),
+      // The index stays in memory: no OpenSearch runs here.
+      processor: Layer.merge(
+        Layer.succeed(DocumentSink.DocumentSink, index.sink),
+        Layer.succeed(DedupCache.DedupCache, cache)
+      )
+    }
+    // Built once each, as a function's runtime is.
+    const processorServices = yield* Layer.build(layers.processor)
+    const redriverServices = yield* Layer.build(layers.redriver)
 
     // --- processor: the event source mapping emulation memory mode runs, over the Kinesis API ---
     // One reader per consumer, as in AWS: a `KinesisShardSource` keeps one iterator per shard, so
@@ -164,15 +187,11 @@ export const make = (
       ...options.processor,
       onFailure
     }
-    // As in memory mode: without partial batch response the handler must fail the invocation, or
-    // the mapping would take the batch as done and move past records that were never written.
     const processor = yield* KinesisEventSource.start(
       shardSource,
-      processorConfig.reportBatchItemFailures === true
-        ? (event) => Effect.provide(Process.processKinesisEvent(event), context)
-        : (event) => Effect.provide(Process.processKinesisEventOrFail(event), context),
+      Process.kinesisHandler(processorConfig),
       processorConfig
-    )
+    ).pipe(Effect.provide(processorServices))
 
     // --- backup: Firehose's own read of the stream, delivered to the bucket on fauxqs ----------
     const s3 = yield* S3Client.make(emulators.s3)
@@ -190,7 +209,7 @@ export const make = (
     const redriveOnce = Effect.gen(function* () {
       const messages = yield* awsQueue.receive({ maxMessages: 10 })
       if (messages.length === 0) return false
-      const result = yield* Effect.provide(Redrive.redrive(messages), context)
+      const result = yield* Effect.provide(Redrive.redrive(messages), redriverServices)
       const failed = new Set(result.failed.map((f) => f.messageId))
       for (const f of result.failed) yield* Effect.logWarning(`redriver: ${f.messageId} kept: ${f.reason}`)
       yield* Effect.forEach(
@@ -207,6 +226,7 @@ export const make = (
     )
 
     return {
+      layers,
       emulators,
       stream: awsStream,
       queue: { ...awsQueue, stats: queueStats },

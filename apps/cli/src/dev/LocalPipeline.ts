@@ -11,9 +11,8 @@
  * traffic can outrun the processor, so the backlog at the end is not bounded by a fixed time).
  * The summary's `lost` counts accepted ids that did not reach the index.
  */
-import { ApiKeys, type FallbackQueue, type RecordStream } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
-import { Clock, Console, Duration, Effect, Exit, Fiber, Result, Schema, Scope } from "effect"
+import { Clock, Console, Duration, Effect, Exit, Fiber, type Layer, Result, Schema, Scope } from "effect"
 import type { HttpClient, HttpServerError } from "effect/http"
 import * as LocalCollector from "../collector/http.js"
 import * as CollectorServer from "../collector/server.js"
@@ -73,7 +72,7 @@ export const run = (
       ]
       const pipeline: Running =
         config.backend === "emulators"
-          ? yield* EmulatorPipeline.make().pipe(
+          ? yield* EmulatorPipeline.make({ apiKeys: keys }).pipe(
               Effect.mapError(
                 (e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })
               )
@@ -81,12 +80,6 @@ export const run = (
           : yield* memoryPipeline(keys)
       const startedAt = yield* Clock.currentTimeMillis
       const ledger = Ledger.make()
-      const context = CollectorServer.stageContext({
-        apiKeys: ApiKeys.make(keys.map((k) => ({ tenant: k.tenant, sha256: ApiKeys.hashKey(k.key) }))),
-        stream: pipeline.stream,
-        queue: pipeline.queue
-      })
-
       const serverScope = yield* Scope.make()
       yield* Effect.addFinalizer(() => Scope.close(serverScope, Exit.void))
       const listening = yield* CollectorServer.serve(
@@ -100,7 +93,7 @@ export const run = (
           onCollected: ledger.collected,
           onResponse: ledger.record
         },
-        context
+        pipeline.layers.collector
       ).pipe(Scope.provide(serverScope))
       const endpoint = `${listening.url}${LocalCollector.telemetryPath}`
       const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
@@ -158,8 +151,8 @@ export const run = (
 
 /** What `run` needs of a pipeline, whichever its backend: the collector's services, the figures, idleness. */
 type Running = Summary.Observed & {
-  readonly stream: RecordStream.Service
-  readonly queue: FallbackQueue.Service
+  /** The collector function's layer over this backend (the key store, the stream, the fallback queue). */
+  readonly layers: { readonly collector: Layer.Layer<CollectorServer.Services> }
   readonly isIdle: Effect.Effect<boolean>
 }
 

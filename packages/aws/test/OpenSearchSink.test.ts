@@ -1,6 +1,6 @@
 /**
  * `OpenSearchSink` against a loopback HTTP server that answers `_bulk` as OpenSearch documents it
- * (reference §6.2–6.4): per-item statuses, whole-request 429/5xx/401, 413 for oversized bodies. No
+ * (docs/aws-behaviour.md §6.2–6.4): per-item statuses, whole-request 429/5xx/401, 413 for oversized bodies. No
  * emulator exists, so the server keeps a map of documents by `_id` to show idempotent rewrites.
  * The shared `DocumentSink` conformance suite runs against the same server, reading its map back.
  */

@@ -1,5 +1,5 @@
 /**
- * The Firehose emulation (reference §5.2–5.5, §5.8) over a `MemoryStream` and a `MemoryArchive`,
+ * The Firehose emulation (docs/aws-behaviour.md §5.2–5.5, §5.8) over a `MemoryStream` and a `MemoryArchive`,
  * on TestClock: buffering by interval and size, every record delivered once in shard order,
  * retries through archive and stream outages, `flush` and `isCaughtUp`, and the backup of the
  * whole in-memory pipeline.

@@ -430,7 +430,7 @@ describe("KinesisEventSource poison records", () => {
 })
 
 describe("KinesisEventSource partial batch responses", () => {
-  it("reads responses as §2.4 says", () => {
+  it("reads responses as docs/aws-behaviour.md §2.4 says", () => {
     const batch = [{ sequenceNumber: "100" }, { sequenceNumber: "205" }, { sequenceNumber: "309" }]
     const read = (response: unknown) => KinesisEventSource.interpretResponse(response, batch)._tag
     for (const ok of [undefined, null, {}, { batchItemFailures: [] }, { batchItemFailures: null }, "done"]) {

@@ -67,7 +67,7 @@ export const model = {
   /** Client traffic over all shards (20 per shard per second), one request every `tickMillis`. */
   recordsPerSecond: 80,
   tickMillis: 250,
-  /** Lambda polls each shard about once per second (reference §2.1). */
+  /** Lambda polls each shard about once per second (docs/aws-behaviour.md §2.1). */
   pollIntervalMillis: 1000,
   /** Pause before a failed batch, or a bisected half, is invoked again. */
   retryDelayMillis: 1000,

@@ -6,7 +6,7 @@
  * A scenario is data. Traffic is described by phases that share out the run's records (so
  * `--records` scales a scenario without changing its shape), and fault windows are fractions of
  * the planned traffic time. Every scenario runs on a one-shard stream, provisioned as a team
- * would for its normal traffic: 1,000 records/s of write capacity (reference §1.6) for 300
+ * would for its normal traffic: 1,000 records/s of write capacity (docs/aws-behaviour.md §1.6) for 300
  * records/s, so normal traffic never meets the limit and a 10× spike always does.
  */
 import type { MemoryPipeline } from "@spillway/memory"
@@ -45,7 +45,7 @@ export interface Fault {
 }
 
 /**
- * A scenario that loses the index and recovers it as an operator would (reference §6.7): the
+ * A scenario that loses the index and recovers it as an operator would (docs/aws-behaviour.md §6.7): the
  * service snapshots the index at `snapshotsAt` (its hourly automated snapshots, scaled down like
  * the run); the index is deleted at `indexLostAt`; after the traffic the operator restores the
  * last snapshot taken before the loss and writes everything since again from the backup archive.

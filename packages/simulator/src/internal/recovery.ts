@@ -1,5 +1,5 @@
 /**
- * The operator's disaster recovery after a scenario lost the index (reference §6.7): restore the
+ * The operator's disaster recovery after a scenario lost the index (docs/aws-behaviour.md §6.7): restore the
  * last snapshot taken before the loss, then write everything since again from the backup
  * archive. A snapshot taken after the loss (the automated ones go on) must not be picked: it
  * holds only what the recreated index had.

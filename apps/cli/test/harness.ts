@@ -3,7 +3,7 @@ import { gzipSync } from "node:zlib"
 import { CollectorHttp } from "@spillway/core"
 import type { MemoryPipeline } from "@spillway/memory"
 import { Harness as Testing } from "@spillway/testing"
-import { type Console, Duration, Effect } from "effect"
+import { type Console, type Duration, Effect } from "effect"
 
 export const { apiKey, record, records, whileClockRuns } = Testing
 
@@ -40,18 +40,12 @@ export const request = (
 export const settle = (pipeline: MemoryPipeline.Pipeline, max: Duration.Input = "10 minutes") =>
   Testing.settle(pipeline, { max })
 
-/** Polls (live clock) until the pipeline is idle twice in a row, or `max` passes; says which. */
-export const waitUntilIdle = (pipeline: MemoryPipeline.Pipeline, max: Duration.Input) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + Duration.toMillis(max)
-    let idleInARow = 0
-    while (idleInARow < 2) {
-      if (Date.now() > deadline) return false
-      yield* Effect.sleep("100 millis")
-      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
-    }
-    return true
-  })
+/** `settle` on the live clock (polling every 100 ms): whether the pipeline settled within `max`. */
+export const waitUntilIdle = (pipeline: { readonly isIdle: Effect.Effect<boolean> }, max: Duration.Input) =>
+  Testing.settle(pipeline, { clock: "live", step: "100 millis", max }).pipe(
+    Effect.as(true),
+    Effect.orElseSucceed(() => false)
+  )
 
 /** A console that keeps what is logged to stdout, line by line, and what goes to stderr. */
 export const captureConsole = () => {

@@ -32,14 +32,14 @@ export const reasonOf = (failure: AwsErrors.AwsFailure): Archive.ErrorReason => 
   return "InvalidRequest"
 }
 
-const archiveError = (reason: Archive.ErrorReason, message: string) =>
-  new Archive.ArchiveError({ reason, message })
+const archiveError = (reason: Archive.ErrorReason, message: string, cause?: unknown) =>
+  new Archive.ArchiveError({ reason, message, ...(cause === undefined ? {} : { cause }) })
 
 const fromSdk =
   (operation: string) =>
   (error: unknown): Archive.ArchiveError => {
     const failure = AwsErrors.inspect(error)
-    return archiveError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`)
+    return archiveError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`, error)
   }
 
 const gzipAsync = promisify(gzip)
@@ -126,7 +126,7 @@ export const make = (options: Options): Effect.Effect<Archive.Service, never, S3
       if (!key.endsWith(".gz")) return Archive.decodeObject(plainBytes(stored))
       const plain = yield* Effect.tryPromise({
         try: () => gunzipAsync(stored),
-        catch: (error) => archiveError("Corrupt", `${key} does not gunzip: ${String(error)}`)
+        catch: (error) => archiveError("Corrupt", `${key} does not gunzip: ${String(error)}`, error)
       })
       return Archive.decodeObject(plainBytes(plain))
     })

@@ -115,7 +115,8 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
           return new DocumentSink.DocumentSinkError({
             sink: name,
             reason: reasonOf(failure),
-            message: `PutRecordBatch: ${AwsErrors.describe(failure)}`
+            message: `PutRecordBatch: ${AwsErrors.describe(failure)}`,
+            cause: error
           })
         }
       }).pipe(Effect.map((output) => chunk.map((_, i) => outcomeOf(output.RequestResponses?.[i]))))

@@ -100,8 +100,13 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
     const maxBulkBytes = options.maxBulkBytes ?? defaultMaxBulkBytes
     const path = `/${encodeURIComponent(options.index)}/_bulk`
 
-    const failure = (reason: DocumentSink.ErrorReason, message: string) =>
-      new DocumentSink.DocumentSinkError({ sink: name, reason, message })
+    const failure = (reason: DocumentSink.ErrorReason, message: string, cause?: unknown) =>
+      new DocumentSink.DocumentSinkError({
+        sink: name,
+        reason,
+        message,
+        ...(cause === undefined ? {} : { cause })
+      })
 
     const fromClient = (error: unknown): DocumentSink.DocumentSinkError | TooLarge => {
       const errorName = String(field(error, "name") ?? "Error")
@@ -110,15 +115,15 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
       if (typeof status === "number") {
         const detail = `${status} ${message}`.slice(0, 400)
         if (status === 413) return { _tag: "TooLarge", message: detail }
-        if (status === 429) return failure("Throttled", detail)
-        if (status === 401 || status === 403) return failure("AccessDenied", detail)
-        if (status >= 500) return failure("Unavailable", detail)
-        return failure("InvalidRequest", detail)
+        if (status === 429) return failure("Throttled", detail, error)
+        if (status === 401 || status === 403) return failure("AccessDenied", detail, error)
+        if (status >= 500) return failure("Unavailable", detail, error)
+        return failure("InvalidRequest", detail, error)
       }
       if (errorName === "AwsSigv4SignerError" || errorName === "CredentialsProviderError") {
-        return failure("AccessDenied", `${errorName}: ${message}`)
+        return failure("AccessDenied", `${errorName}: ${message}`, error)
       }
-      return failure("Unavailable", `${errorName}: ${message}`)
+      return failure("Unavailable", `${errorName}: ${message}`, error)
     }
 
     const request = (group: ReadonlyArray<Line>): Effect.Effect<Answer, DocumentSink.DocumentSinkError> =>

@@ -22,8 +22,16 @@ export interface Options {
 
 const encode = Schema.encodeEffect(OnFailure.OnFailureRecordJson)
 
-const destinationError = (reason: FailureDestination.FailureDestinationError["reason"], message: string) =>
-  new FailureDestination.FailureDestinationError({ reason, message })
+const destinationError = (
+  reason: FailureDestination.FailureDestinationError["reason"],
+  message: string,
+  cause?: unknown
+) =>
+  new FailureDestination.FailureDestinationError({
+    reason,
+    message,
+    ...(cause === undefined ? {} : { cause })
+  })
 
 export const make = (options: Options): Effect.Effect<FailureDestination.Service, never, SqsClient> =>
   Effect.gen(function* () {
@@ -48,7 +56,8 @@ export const make = (options: Options): Effect.Effect<FailureDestination.Service
               : reason === "AccessDenied"
                 ? "AccessDenied"
                 : "InvalidRequest",
-            `SendMessage: ${AwsErrors.describe(failure)}`
+            `SendMessage: ${AwsErrors.describe(failure)}`,
+            error
           )
         }
       })

@@ -64,14 +64,14 @@ export const reasonOf = (failure: AwsErrors.AwsFailure): FallbackQueue.ErrorReas
   return "InvalidRequest"
 }
 
-const queueError = (reason: FallbackQueue.ErrorReason, message: string) =>
-  new FallbackQueue.FallbackQueueError({ reason, message })
+const queueError = (reason: FallbackQueue.ErrorReason, message: string, cause?: unknown) =>
+  new FallbackQueue.FallbackQueueError({ reason, message, ...(cause === undefined ? {} : { cause }) })
 
 export const fromSdk =
   (operation: string) =>
   (error: unknown): FallbackQueue.FallbackQueueError => {
     const failure = AwsErrors.inspect(error)
-    return queueError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`)
+    return queueError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`, error)
   }
 
 /** `https://sqs.<region>.amazonaws.com/<account>/<name>` (or any host, as emulators serve it). */

@@ -35,7 +35,9 @@ const retryable: ReadonlySet<ErrorReason> = new Set(["Throttled", "Unavailable"]
 
 export class ArchiveError extends Schema.TaggedError<ArchiveError>()("ArchiveError", {
   reason: ErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** What the backend threw or answered, when there was something (an SDK error, say). */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {
   get isRetryable(): boolean {
     return retryable.has(this.reason)

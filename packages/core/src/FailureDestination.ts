@@ -10,7 +10,9 @@ export class FailureDestinationError extends Schema.TaggedError<FailureDestinati
   "FailureDestinationError",
   {
     reason: Schema.Literals(["Unavailable", "InvalidRequest", "AccessDenied"]),
-    message: Schema.String
+    message: Schema.String,
+    /** What the backend threw or answered, when there was something (an SDK error, say). */
+    cause: Schema.optionalKey(Schema.Defect())
   }
 ) {
   get isRetryable(): boolean {

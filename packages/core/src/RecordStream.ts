@@ -52,7 +52,9 @@ const retryable: ReadonlySet<ErrorReason> = new Set(["Throttled", "Unavailable"]
 
 export class RecordStreamError extends Schema.TaggedError<RecordStreamError>()("RecordStreamError", {
   reason: ErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** What the backend threw or answered, when there was something (an SDK error, say). */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {
   get isRetryable(): boolean {
     return retryable.has(this.reason)

@@ -43,14 +43,14 @@ export const reasonOf = (failure: AwsErrors.AwsFailure): RecordStream.ErrorReaso
   return "InvalidRequest"
 }
 
-export const streamError = (reason: RecordStream.ErrorReason, message: string) =>
-  new RecordStream.RecordStreamError({ reason, message })
+export const streamError = (reason: RecordStream.ErrorReason, message: string, cause?: unknown) =>
+  new RecordStream.RecordStreamError({ reason, message, ...(cause === undefined ? {} : { cause }) })
 
 export const fromSdk =
   (operation: string) =>
   (error: unknown): RecordStream.RecordStreamError => {
     const failure = AwsErrors.inspect(error)
-    return streamError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`)
+    return streamError(reasonOf(failure), `${operation}: ${AwsErrors.describe(failure)}`, error)
   }
 
 export type Position =

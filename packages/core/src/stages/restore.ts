@@ -81,6 +81,48 @@ interface Chosen {
   readonly index: number
 }
 
+/**
+ * Pass 1 of a restore: reads every object and keeps, per id, where its earliest copy is. Ids first
+ * received before the range are left out (counted in `beforeRange`): they are in the snapshot, as
+ * the live pipeline wrote them, and a later copy (a client's re-send after the snapshot) must not
+ * overwrite that.
+ */
+const chooseCopies = Effect.fnUntraced(function* (
+  keys: ReadonlyArray<string>,
+  readObject: (key: string) => Effect.Effect<ReadonlyArray<Uint8Array> | undefined, never, never>,
+  range: Archive.Range
+) {
+  let read = 0
+  let beforeRange = 0
+  const undecodable: Array<{ key: string; index: number; reason: string }> = []
+  const chosen = new Map<string, Chosen>()
+  const readable: Array<string> = []
+  for (const key of keys) {
+    const records = yield* readObject(key)
+    if (records === undefined) continue
+    readable.push(key)
+    for (const [index, data] of records.entries()) {
+      read++
+      const decoded = Telemetry.decodeEnvelope(data)
+      if (Result.isFailure(decoded)) {
+        undecodable.push({ key, index, reason: decoded.failure.reason })
+        continue
+      }
+      const { record, receivedAt } = decoded.success
+      const previous = chosen.get(record.id)
+      if (previous === undefined || receivedAt < previous.receivedAt)
+        chosen.set(record.id, { receivedAt, key, index })
+    }
+  }
+  for (const [id, winner] of chosen) {
+    if (winner.receivedAt < range.from) {
+      chosen.delete(id)
+      beforeRange++
+    }
+  }
+  return { read, beforeRange, undecodable, chosen, readable }
+})
+
 export const restore = Effect.fn("restore")(function* (
   range: Archive.Range,
   options: RestoreOptions = {}
@@ -117,37 +159,7 @@ export const restore = Effect.fn("restore")(function* (
     })
 
   // Pass 1: per id, where its earliest copy within the range is.
-  let read = 0
-  let beforeRange = 0
-  const undecodable: Array<{ key: string; index: number; reason: string }> = []
-  const chosen = new Map<string, Chosen>()
-  const readable: Array<string> = []
-  for (const key of keys) {
-    const records = yield* readObject(key)
-    if (records === undefined) continue
-    readable.push(key)
-    for (const [index, data] of records.entries()) {
-      read++
-      const decoded = Telemetry.decodeEnvelope(data)
-      if (Result.isFailure(decoded)) {
-        undecodable.push({ key, index, reason: decoded.failure.reason })
-        continue
-      }
-      const { record, receivedAt } = decoded.success
-      const previous = chosen.get(record.id)
-      if (previous === undefined || receivedAt < previous.receivedAt)
-        chosen.set(record.id, { receivedAt, key, index })
-    }
-  }
-
-  // Ids first received before the range are in the snapshot, as the live pipeline wrote them; a
-  // later copy (a client's re-send after the snapshot) must not overwrite that.
-  for (const [id, winner] of chosen) {
-    if (winner.receivedAt < range.from) {
-      chosen.delete(id)
-      beforeRange++
-    }
-  }
+  const { read, beforeRange, undecodable, chosen, readable } = yield* chooseCopies(keys, readObject, range)
 
   // Pass 2: those copies, written a batch at a time.
   let written = 0

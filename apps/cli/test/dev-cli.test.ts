@@ -114,6 +114,31 @@ describe("spillway dev", () => {
     expect(output).toContain("pipeline not drained in time")
   }, 100_000)
 
+  it("--allow-origin lets a browser page on that origin post; other origins are refused", async () => {
+    const run = start(["dev", "--port", "0", "--no-demo", "--allow-origin", "https://app.example.com"])
+    try {
+      const [, url] = await waitFor(run, /collector listening on (http:\/\/\S+)/, 60_000)
+      const preflight = (origin: string) =>
+        fetch(url!, {
+          method: "OPTIONS",
+          headers: {
+            origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type, x-api-key"
+          }
+        })
+      const allowed = await preflight("https://app.example.com")
+      expect(allowed.status).toBe(204)
+      expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com")
+      // localhost stays allowed next to the configured origin; a foreign site is refused.
+      expect((await preflight("http://localhost:5173")).status).toBe(204)
+      expect((await preflight("https://elsewhere.example")).status).toBe(403)
+    } finally {
+      run.child.kill("SIGTERM")
+      await withDeadline(run.exit, 45_000, run)
+    }
+  }, 100_000)
+
   it("SIGTERM stops the collector, drains what it accepted, prints the summary and exits 0", async () => {
     const run = start(["dev", "--port", "0", "--rate", "100"])
     try {

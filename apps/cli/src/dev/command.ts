@@ -66,6 +66,20 @@ const drainTimeout = Flag.Int("drain-timeout").pipe(
   )
 )
 
+// An origin is scheme://host[:port], or scheme://host:* for any port, or * for every origin.
+const originPattern = /^(\*|https?:\/\/[^/\s:]+(:(\d{1,5}|\*))?)$/
+const allowOrigin = Flag.String("allow-origin").pipe(
+  Flag.filter(
+    (origin) => originPattern.test(origin),
+    (origin) =>
+      `--allow-origin must be an origin such as https://app.example.com, http://host:* or *, got ${origin}`
+  ),
+  Flag.atLeast(0),
+  Flag.withDescription(
+    "Also answer browsers from this origin (CORS; repeat for more; http://host:* for any port, * for all); localhost and 127.0.0.1 always are"
+  )
+)
+
 const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(
   Flag.withDefault("memory" as const),
   Flag.withDescription(
@@ -75,7 +89,7 @@ const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(
 
 export const devCommand = Command.make(
   "dev",
-  { port, apiKey, noDemo, rate, records, maxBodyBytes, drainTimeout, backend },
+  { port, apiKey, noDemo, rate, records, maxBodyBytes, drainTimeout, allowOrigin, backend },
   (options) =>
     Effect.gen(function* () {
       if (options.noDemo && Option.isSome(options.records)) {
@@ -92,6 +106,7 @@ export const devCommand = Command.make(
         records: Option.getOrUndefined(options.records),
         maxBodyBytes: options.maxBodyBytes,
         drainTimeout: Duration.seconds(options.drainTimeout),
+        allowedOrigins: [...CollectorHttp.localOrigins, ...options.allowOrigin],
         tty: process.stdout.isTTY === true,
         // Set here rather than returned: an interrupted run (Ctrl-C, SIGTERM) returns nothing.
         onSummary: (summary) =>

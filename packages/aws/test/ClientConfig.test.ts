@@ -8,32 +8,26 @@ import { ListStreamsCommand } from "@aws-sdk/client-kinesis"
 import { ListQueuesCommand } from "@aws-sdk/client-sqs"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
-import { type Config, ConfigProvider, Effect, Layer, Option, Result } from "effect"
+import { Emulators, FaultProxy } from "@spillway/emulators"
+import { type Config, ConfigProvider, Effect, Exit, Layer, Option, Result, Scope } from "effect"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
 import * as SqsClient from "../src/SqsClient.js"
-import {
-  credentials,
-  type Emulator,
-  type Fauxqs,
-  region,
-  startFauxqsServer,
-  startKinesalite
-} from "./support/emulators.js"
-import * as FaultProxy from "./support/FaultProxy.js"
 import { KinesisHarness, kinesisLayer } from "./support/harness.js"
 
-let kinesalite: Emulator
-let fauxqs: Fauxqs
+const { credentials, region } = Emulators
+const emulators = Scope.makeUnsafe()
+let kinesalite: Emulators.Kinesalite
+let fauxqs: Emulators.Fauxqs
 
 beforeAll(async () => {
-  ;[kinesalite, fauxqs] = await Promise.all([startKinesalite(), startFauxqsServer()])
+  ;[kinesalite, fauxqs] = await Effect.runPromise(
+    Scope.provide(emulators)(Effect.all([Emulators.kinesalite, Emulators.fauxqs], { concurrency: 2 }))
+  )
 })
 
-afterAll(async () => {
-  await Promise.all([kinesalite?.stop(), fauxqs?.stop()])
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 const fromEnv = (env: Record<string, string>) => ConfigProvider.fromEnv({ env })
 
@@ -159,7 +153,7 @@ describe("the SDK's own endpoint resolution (no endpoint passed)", () => {
     withProcessEnv(
       { AWS_ENDPOINT_URL: fauxqs.endpoint },
       Effect.gen(function* () {
-        fauxqs.createQueue("endpoint-from-env")
+        yield* fauxqs.createQueue("endpoint-from-env")
         const client = yield* SqsClient.SqsClient
         const queues = yield* Effect.promise(() => client.send(new ListQueuesCommand({})))
         expect(queues.QueueUrls?.some((url) => url.endsWith("/endpoint-from-env"))).toBe(true)

@@ -10,24 +10,24 @@ import { gzipSync } from "node:zlib"
 import { PutObjectCommand } from "@aws-sdk/client-s3"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Archive, DocumentSink } from "@spillway/core"
+import { Emulators, FaultProxy } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { ConfigProvider, Context, Effect, Layer, Result } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, Result, Scope } from "effect"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as FirehoseClient from "../src/FirehoseClient.js"
 import * as FirehoseSink from "../src/FirehoseSink.js"
 import * as S3Client from "../src/S3Client.js"
-import { credentials, type Fauxqs, region, startFauxqsServer, uniqueName } from "./support/emulators.js"
-import * as FaultProxy from "./support/FaultProxy.js"
+import { uniqueName } from "./support/streams.js"
 
-let fauxqs: Fauxqs
+const { credentials, region } = Emulators
+const emulators = Scope.makeUnsafe()
+let fauxqs: Emulators.Fauxqs
 
 beforeAll(async () => {
-  fauxqs = await startFauxqsServer()
+  fauxqs = await Effect.runPromise(Scope.provide(emulators)(Emulators.fauxqs))
 })
 
-afterAll(async () => {
-  await fauxqs?.stop()
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 const encoder = new TextEncoder()
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -175,7 +175,7 @@ describe("FirehoseArchive on fauxqs S3", () => {
 
 function newBucket(): string {
   const name = uniqueName("archive").toLowerCase()
-  fauxqs.createBucket(name)
+  Effect.runSync(fauxqs.createBucket(name))
   return name
 }
 

@@ -7,22 +7,22 @@
 
 import { afterAll, beforeAll } from "@effect/vitest"
 import { Archive } from "@spillway/core"
+import { Emulators, FaultProxy } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as S3Client from "../src/S3Client.js"
-import { credentials, type Fauxqs, region, startFauxqsServer, uniqueName } from "./support/emulators.js"
-import * as FaultProxy from "./support/FaultProxy.js"
+import { uniqueName } from "./support/streams.js"
 
-let fauxqs: Fauxqs
+const { credentials, region } = Emulators
+const emulators = Scope.makeUnsafe()
+let fauxqs: Emulators.Fauxqs
 
 beforeAll(async () => {
-  fauxqs = await startFauxqsServer()
+  fauxqs = await Effect.runPromise(Scope.provide(emulators)(Emulators.fauxqs))
 })
 
-afterAll(async () => {
-  await fauxqs?.stop()
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 const serviceUnavailable: FaultProxy.Action = {
   _tag: "Respond",
@@ -48,7 +48,7 @@ Conformance.archiveSuite({
           forcePathStyle: true
         })
         const bucket = uniqueName("archive").toLowerCase()
-        fauxqs.createBucket(bucket)
+        yield* fauxqs.createBucket(bucket).pipe(Effect.orDie)
         const archive = yield* FirehoseArchive.make({ ...layout, bucket }).pipe(
           Effect.provideService(S3Client.S3Client, client)
         )

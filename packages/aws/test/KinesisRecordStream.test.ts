@@ -5,22 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
+import { Emulators } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Scope } from "effect"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
-import { credentials, type Emulator, region, startKinesalite } from "./support/emulators.js"
 import { KinesisHarness, kinesisLayer } from "./support/harness.js"
 
-let kinesalite: Emulator
+const { credentials, region } = Emulators
+const emulators = Scope.makeUnsafe()
+let kinesalite: Emulators.Kinesalite
 
 beforeAll(async () => {
-  kinesalite = await startKinesalite()
+  kinesalite = await Effect.runPromise(Scope.provide(emulators)(Emulators.kinesalite))
 })
 
-afterAll(async () => {
-  await kinesalite?.stop()
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 Conformance.recordStreamSuite({
   name: "Kinesis on kinesalite",
@@ -157,7 +157,7 @@ describe("KinesisRecordStream.reasonOf", () => {
   const reason = (name: string, status: number | undefined) =>
     KinesisRecordStream.reasonOf({ name, status, message: "" })
 
-  it("maps the Kinesis error names and statuses of reference §1.4", () => {
+  it("maps the Kinesis error names and statuses of docs/aws-behaviour.md §1.4", () => {
     expect(reason("ProvisionedThroughputExceededException", 400)).toBe("Throttled")
     expect(reason("ThrottlingException", 400)).toBe("Throttled")
     expect(reason("KMSThrottlingException", 400)).toBe("Throttled")

@@ -5,28 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import type { RecordStream, ShardReader } from "@spillway/core"
-import { Effect } from "effect"
+import { Emulators } from "@spillway/emulators"
+import { Effect, Exit, Scope } from "effect"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
 import * as KinesisShardSource from "../src/KinesisShardSource.js"
-import {
-  createStream,
-  credentials,
-  type Emulator,
-  region,
-  startKinesalite,
-  uniqueName
-} from "./support/emulators.js"
+import { createStream, uniqueName } from "./support/streams.js"
 
-let kinesalite: Emulator
+const { credentials, region } = Emulators
+const emulators = Scope.makeUnsafe()
+let kinesalite: Emulators.Kinesalite
 
 beforeAll(async () => {
-  kinesalite = await startKinesalite()
+  kinesalite = await Effect.runPromise(Scope.provide(emulators)(Emulators.kinesalite))
 })
 
-afterAll(async () => {
-  await kinesalite?.stop()
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 const decode = (record: RecordStream.StreamRecord) => new TextDecoder().decode(record.data)
 

@@ -7,23 +7,23 @@
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { FailureDestination, FallbackQueue, OnFailure } from "@spillway/core"
+import { Emulators } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { ConfigProvider, Effect, Layer, Schema } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Schema, Scope } from "effect"
 import * as SqsClient from "../src/SqsClient.js"
 import * as SqsFailureDestination from "../src/SqsFailureDestination.js"
 import * as SqsFallbackQueue from "../src/SqsFallbackQueue.js"
-import { credentials, type Fauxqs, region, startFauxqsServer } from "./support/emulators.js"
 import { SqsHarness, sqsLayer } from "./support/harness.js"
 
-let fauxqs: Fauxqs
+const { credentials, region } = Emulators
+const emulators = Scope.makeUnsafe()
+let fauxqs: Emulators.Fauxqs
 
 beforeAll(async () => {
-  fauxqs = await startFauxqsServer()
+  fauxqs = await Effect.runPromise(Scope.provide(emulators)(Emulators.fauxqs))
 })
 
-afterAll(async () => {
-  await fauxqs?.stop()
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 Conformance.fallbackQueueSuite({
   name: "SQS on fauxqs",
@@ -104,7 +104,7 @@ describe("SqsFallbackQueue.reasonOf", () => {
   const reason = (name: string, status: number | undefined) =>
     SqsFallbackQueue.reasonOf({ name, status, message: "" })
 
-  it("maps the SQS error names and statuses of reference §4", () => {
+  it("maps the SQS error names and statuses of docs/aws-behaviour.md §4", () => {
     expect(reason("RequestThrottled", 400)).toBe("Throttled")
     expect(reason("ThrottlingException", 400)).toBe("Throttled")
     expect(reason("OverLimit", 403)).toBe("Throttled")

@@ -9,26 +9,22 @@
 import { createHash } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { ApiKeys, Collect, FallbackQueue, Redrive } from "@spillway/core"
-import { Effect, Layer } from "effect"
-import {
-  type Emulator,
-  type Fauxqs,
-  readWholeStream,
-  startFauxqsServer,
-  startKinesalite
-} from "./support/emulators.js"
+import { Emulators } from "@spillway/emulators"
+import { Effect, Exit, Layer, Scope } from "effect"
 import { KinesisHarness, kinesisLayer, SqsHarness, sqsLayer } from "./support/harness.js"
+import { readWholeStream } from "./support/streams.js"
 
-let kinesalite: Emulator
-let fauxqs: Fauxqs
+const emulators = Scope.makeUnsafe()
+let kinesalite: Emulators.Kinesalite
+let fauxqs: Emulators.Fauxqs
 
 beforeAll(async () => {
-  ;[kinesalite, fauxqs] = await Promise.all([startKinesalite(), startFauxqsServer()])
+  ;[kinesalite, fauxqs] = await Effect.runPromise(
+    Scope.provide(emulators)(Effect.all([Emulators.kinesalite, Emulators.fauxqs], { concurrency: 2 }))
+  )
 })
 
-afterAll(async () => {
-  await Promise.all([kinesalite?.stop(), fauxqs?.stop()])
-})
+afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
 
 const apiKey = "tenant-key"
 
@@ -113,7 +109,7 @@ describe("throttled records are parked and redriven: nothing lost", () => {
         const streamAfterCollect = (yield* readWholeStream(kinesis.client, kinesis.streamName)).map(
           (r) => (JSON.parse(new TextDecoder().decode(r.Data)) as { record: Sent }).record.id
         )
-        const parkedIds = idsInQueueBodies(fauxqs.messageBodies(queueName))
+        const parkedIds = idsInQueueBodies(yield* fauxqs.messageBodies(queueName))
         expect(streamAfterCollect).toHaveLength(stored)
         expect(parkedIds).toHaveLength(parked)
         expect([...streamAfterCollect, ...parkedIds].sort()).toEqual(sent.map((s) => s.id).sort())
@@ -127,7 +123,7 @@ describe("throttled records are parked and redriven: nothing lost", () => {
         // (1 s, 2 s) are real seconds here.
         const deadline = Date.now() + 40_000
         let reparked = 0
-        while (fauxqs.messageBodies(queueName).length > 0) {
+        while ((yield* fauxqs.messageBodies(queueName)).length > 0) {
           if (Date.now() > deadline) throw new Error("the queue did not drain within 40 s")
           const messages = yield* queue.receive({ maxMessages: 10, visibilityTimeoutSeconds: 3 })
           if (messages.length === 0) {

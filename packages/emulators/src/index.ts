@@ -1,4 +1,7 @@
 /**
- * @spillway/emulators: local stand-ins for AWS, for tests and `spillway dev --backend emulators`.
+ * @spillway/emulators: local stand-ins for AWS, for the AWS tests and `spillway dev --backend
+ * emulators` — kinesalite (Kinesis) and fauxqs (SQS, S3) as scoped servers (`Emulators`), and the
+ * fault-injecting proxy in front of them (`FaultProxy`). Never a dependency of a Lambda bundle.
  */
-export {}
+export * as Emulators from "./Emulators.js"
+export * as FaultProxy from "./FaultProxy.js"

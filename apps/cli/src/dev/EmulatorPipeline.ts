@@ -34,7 +34,6 @@ import {
   SqsFailureDestination,
   SqsFallbackQueue
 } from "@spillway/aws"
-import * as Emulators from "@spillway/aws/Emulators"
 import {
   ApiKeys,
   type Archive,
@@ -45,6 +44,7 @@ import {
   RecordStream,
   Redrive
 } from "@spillway/core"
+import { Emulators } from "@spillway/emulators"
 import { FirehoseDelivery, KinesisEventSource, MemoryIndex, MemoryPipeline } from "@spillway/memory"
 import { Effect, Layer, type Scope } from "effect"
 

@@ -9,14 +9,16 @@
 import type * as Kinesis from "@aws-sdk/client-kinesis"
 import type * as Sqs from "@aws-sdk/client-sqs"
 import { FallbackQueue, RecordStream } from "@spillway/core"
+import { Emulators, FaultProxy } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
 import { Context, Effect, Layer } from "effect"
 import * as KinesisClient from "../../src/KinesisClient.js"
 import * as KinesisRecordStream from "../../src/KinesisRecordStream.js"
 import * as SqsClient from "../../src/SqsClient.js"
 import * as SqsFallbackQueue from "../../src/SqsFallbackQueue.js"
-import { createStream, credentials, type Fauxqs, region, uniqueName } from "./emulators.js"
-import * as FaultProxy from "./FaultProxy.js"
+import { createStream, uniqueName } from "./streams.js"
+
+const { credentials, region } = Emulators
 
 const { QueueFaults, StreamFaults } = Conformance
 type QueueFaults = Conformance.QueueFaults
@@ -276,7 +278,7 @@ export class SqsHarness extends Context.Service<SqsHarness, SqsHarnessService>()
 
 /** A fresh queue behind a fault proxy, served as `FallbackQueue`, with its `QueueFaults`. */
 export const sqsLayer = (
-  fauxqs: Fauxqs,
+  fauxqs: Emulators.Fauxqs,
   queue: { readonly maxMessageBytes?: number; readonly attributes?: Readonly<Record<string, string>> } = {}
 ): Layer.Layer<FallbackQueue.FallbackQueue | QueueFaults | SqsHarness | SqsClient.SqsClient> =>
   Layer.effectContext(
@@ -284,10 +286,12 @@ export const sqsLayer = (
       const proxy = yield* FaultProxy.scoped(fauxqs.endpoint)
       const client = yield* SqsClient.make({ region, endpoint: proxy.endpoint, credentials })
       const maxMessageBytes = queue.maxMessageBytes ?? FallbackQueue.defaultLimits.maxMessageBytes
-      const { queueUrl } = fauxqs.createQueue(uniqueName("queue"), {
-        MaximumMessageSize: String(maxMessageBytes),
-        ...queue.attributes
-      })
+      const { queueUrl } = yield* fauxqs
+        .createQueue(uniqueName("queue"), {
+          MaximumMessageSize: String(maxMessageBytes),
+          ...queue.attributes
+        })
+        .pipe(Effect.orDie)
       const state: SqsFaultState = { inject: undefined, outage: false }
       proxy.setInterceptor(sqsInterceptor(state))
       const fallback = yield* SqsFallbackQueue.make({

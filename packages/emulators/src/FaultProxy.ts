@@ -6,7 +6,7 @@
  * itself, forward a rewritten body and rewrite the answer, or drop the connection.
  *
  * Emulators ignore signatures, so re-serialized bodies need no re-signing. Listens on 127.0.0.1
- * with a port the OS picks; `close` ends open connections too.
+ * with a port the OS picks; `close` ends open connections too. `scoped` ties a proxy to a scope.
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from "node:http"
 import type { AddressInfo, Socket } from "node:net"

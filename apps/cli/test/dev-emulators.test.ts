@@ -14,23 +14,14 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { it as effectIt } from "@effect/vitest"
 import { S3Client, SqsClient } from "@spillway/aws"
 import { Archive, Collect, OnFailure, Telemetry } from "@spillway/core"
-import { Effect, Result, Schema } from "effect"
+import { Duration, Effect, Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import * as EmulatorPipeline from "../src/dev/EmulatorPipeline.js"
-import { apiKey, record, records } from "./harness.js"
+import { apiKey, record, records, waitUntilIdle } from "./harness.js"
 
-/** Polls (live clock) until the pipeline is idle twice in a row; false if `ms` pass first. */
+/** Settles the pipeline on the live clock; false if `ms` pass first. */
 const settle = (pipeline: EmulatorPipeline.Pipeline, ms: number) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    let idleInARow = 0
-    while (idleInARow < 2) {
-      if (Date.now() > deadline) return false
-      yield* Effect.sleep("100 millis")
-      idleInARow = (yield* pipeline.isIdle) ? idleInARow + 1 : 0
-    }
-    return true
-  })
+  waitUntilIdle(pipeline, Duration.millis(ms))
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 

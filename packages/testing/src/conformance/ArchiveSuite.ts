@@ -85,6 +85,28 @@ const envelope = (n: number, receivedAt: number): Telemetry.TelemetryEnvelope =>
     }
   })
 
+/** The UUID part of `key`, after checking everything around it is `objectKey`'s. */
+const uuidOf = (key: string, keyLayout: Archive.Layout, oldest: number): string => {
+  const [head, tail] = Archive.objectKey(keyLayout, oldest, "\u0000").split("\u0000") as [string, string]
+  expect(key).toMatch(new RegExp(`^${escapeRegExp(head)}[^/]+${escapeRegExp(tail)}$`))
+  const uuid = key.slice(head.length, key.length - tail.length)
+  expect(Archive.objectKey(keyLayout, oldest, uuid)).toBe(key)
+  return uuid
+}
+
+type Body<R> = Effect.Effect<void, unknown, Archive.Archive | R>
+
+/** What a group of cases needs: the suite's compression and layout, and how to register a test. */
+interface Cases<R> {
+  readonly compression: Compression
+  readonly layout: Archive.Layout
+  /** How an object's name ends for this compression. */
+  readonly extension: string
+  /** Registers a test on a fresh archive with `withLayout`, `layout` unless given. */
+  readonly run: (title: string, body: () => Body<R>, withLayout?: Archive.Layout) => void
+  readonly runWithFaults: (title: string, body: (faults: ArchiveFaultsService) => Body<R>) => void
+}
+
 const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>): void => {
   const layout: Archive.Layout = {
     prefix: "backup/",
@@ -92,31 +114,27 @@ const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>):
     deliveryStreamVersion: 2,
     compression
   }
-  const extension = compression === "GZIP" ? ".gz" : ""
-
   const test = register(options)
-  const run = (
-    title: string,
-    body: () => Effect.Effect<void, unknown, Archive.Archive | R>,
-    withLayout: Archive.Layout = layout
-  ) => test(title, body, withLayout)
-
   // A backend without fault hooks (a real bucket) runs the rest of the suite; nothing to register.
   const testWithFaults = registerWithFaults(options)
-  const runWithFaults = (
-    title: string,
-    body: (faults: ArchiveFaultsService) => Effect.Effect<void, unknown, Archive.Archive | R>
-  ) => testWithFaults(title, body, layout)
-
-  /** The UUID part of `key`, after checking everything around it is `objectKey`'s. */
-  const uuidOf = (key: string, keyLayout: Archive.Layout, oldest: number): string => {
-    const [head, tail] = Archive.objectKey(keyLayout, oldest, "\u0000").split("\u0000") as [string, string]
-    expect(key).toMatch(new RegExp(`^${escapeRegExp(head)}[^/]+${escapeRegExp(tail)}$`))
-    const uuid = key.slice(head.length, key.length - tail.length)
-    expect(Archive.objectKey(keyLayout, oldest, uuid)).toBe(key)
-    return uuid
+  const cases: Cases<R> = {
+    compression,
+    layout,
+    extension: compression === "GZIP" ? ".gz" : "",
+    run: (title, body, withLayout = layout) => test(title, body, withLayout),
+    runWithFaults: (title, body) => testWithFaults(title, body, layout)
   }
 
+  namingCases(cases)
+  readBackCases(cases)
+  listingCases(cases)
+  refusalCases(cases)
+  readEnvelopesCases(cases)
+  outageCases(cases)
+}
+
+/** Object names in Firehose's layout, with the layout's own values or its defaults. */
+const namingCases = <R>({ run, layout, extension, compression }: Cases<R>): void => {
   run("names an object after the hour and second of its oldest record, whatever its position", () =>
     Effect.gen(function* () {
       const archive = yield* Archive.Archive
@@ -160,7 +178,10 @@ const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>):
       }),
     { deliveryStreamName: "spillway", compression }
   )
+}
 
+/** Records read back in order and byte-exact, and unchanged by what callers do with their bytes. */
+const readBackCases = <R>({ run }: Cases<R>): void => {
   run("reads records back in order and byte-exact: UTF-8, binary, carriage returns, large", () =>
     Effect.gen(function* () {
       const archive = yield* Archive.Archive
@@ -196,7 +217,10 @@ const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>):
       expect((yield* archive.read(key)).map(text)).toEqual(["original"])
     })
   )
+}
 
+/** Listing inclusive of both ends' hours, in key order, across a day boundary, and nothing outside. */
+const listingCases = <R>({ run }: Cases<R>): void => {
   run("lists the hours of both ends of the range, in key order, and nothing outside them", () =>
     Effect.gen(function* () {
       const archive = yield* Archive.Archive
@@ -266,7 +290,10 @@ const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>):
       expect(yield* archive.list({ from: when - 1, to: when - 1 })).toEqual([])
     })
   )
+}
 
+/** Writes that cannot be read back whole, missing objects and backwards ranges refused. */
+const refusalCases = <R>({ run, layout }: Cases<R>): void => {
   run(
     "refuses a write of no records, or with an empty record or one containing a newline, and stores nothing",
     () =>
@@ -323,7 +350,10 @@ const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>):
       expect(overAYear.reason).toBe("InvalidRequest")
     })
   )
+}
 
+/** `readEnvelopes` over what the collector writes, with non-envelopes reported by key and index. */
+const readEnvelopesCases = <R>({ run }: Cases<R>): void => {
   run("readEnvelopes returns the envelopes of the range in key then record order, and reports the rest", () =>
     Effect.gen(function* () {
       const archive = yield* Archive.Archive
@@ -367,7 +397,10 @@ const suiteFor = <R>(compression: Compression, options: ArchiveSuiteOptions<R>):
       ).toEqual({ envelopes: [], undecodable: [], objects: 0 })
     })
   )
+}
 
+/** With faults: outages as retryable errors that store nothing. */
+const outageCases = <R>({ runWithFaults }: Cases<R>): void => {
   runWithFaults("fails every call during an outage as retryable, stores nothing, and works after", (faults) =>
     Effect.gen(function* () {
       const archive = yield* Archive.Archive

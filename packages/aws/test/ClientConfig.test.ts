@@ -6,28 +6,19 @@
  */
 import { ListStreamsCommand } from "@aws-sdk/client-kinesis"
 import { ListQueuesCommand } from "@aws-sdk/client-sqs"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
 import { Emulators, FaultProxy } from "@spillway/emulators"
-import { type Config, ConfigProvider, Effect, Exit, Layer, Option, Result, Scope } from "effect"
+import { type Config, ConfigProvider, Effect, Layer, Option, Result } from "effect"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
 import * as SqsClient from "../src/SqsClient.js"
 import { KinesisHarness, kinesisLayer } from "./support/harness.js"
+import { serversForFile } from "./support/servers.js"
 
 const { credentials, region } = Emulators
-const emulators = Scope.makeUnsafe()
-let kinesalite: Emulators.Kinesalite
-let fauxqs: Emulators.Fauxqs
-
-beforeAll(async () => {
-  ;[kinesalite, fauxqs] = await Effect.runPromise(
-    Scope.provide(emulators)(Effect.all([Emulators.kinesalite, Emulators.fauxqs], { concurrency: 2 }))
-  )
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("kinesalite", "fauxqs")
 
 const fromEnv = (env: Record<string, string>) => ConfigProvider.fromEnv({ env })
 
@@ -128,7 +119,7 @@ describe("ClientConfig from Config", () => {
         KinesisClient.layerConfig({ credentials }).pipe(
           Layer.provide(
             ConfigProvider.layer(
-              fromEnv({ AWS_REGION: region, AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint })
+              fromEnv({ AWS_REGION: region, AWS_ENDPOINT_URL_KINESIS: servers.kinesalite.endpoint })
             )
           )
         )
@@ -140,7 +131,7 @@ describe("ClientConfig from Config", () => {
 describe("the SDK's own endpoint resolution (no endpoint passed)", () => {
   it.live("honours AWS_ENDPOINT_URL_KINESIS", () =>
     withProcessEnv(
-      { AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint, AWS_ENDPOINT_URL: "http://127.0.0.1:9" },
+      { AWS_ENDPOINT_URL_KINESIS: servers.kinesalite.endpoint, AWS_ENDPOINT_URL: "http://127.0.0.1:9" },
       Effect.gen(function* () {
         const client = yield* KinesisClient.KinesisClient
         const streams = yield* Effect.promise(() => client.send(new ListStreamsCommand({})))
@@ -151,9 +142,9 @@ describe("the SDK's own endpoint resolution (no endpoint passed)", () => {
 
   it.live("honours AWS_ENDPOINT_URL for SQS", () =>
     withProcessEnv(
-      { AWS_ENDPOINT_URL: fauxqs.endpoint },
+      { AWS_ENDPOINT_URL: servers.fauxqs.endpoint },
       Effect.gen(function* () {
-        yield* fauxqs.createQueue("endpoint-from-env")
+        yield* servers.fauxqs.createQueue("endpoint-from-env")
         const client = yield* SqsClient.SqsClient
         const queues = yield* Effect.promise(() => client.send(new ListQueuesCommand({})))
         expect(queues.QueueUrls?.some((url) => url.endsWith("/endpoint-from-env"))).toBe(true)
@@ -208,7 +199,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
       const { result, attempts } = yield* throughDroppingProxy((n) => (n === 1 ? "reset" : "pass"), 3)
       expect(attempts).toBe(2)
       expect(Result.isSuccess(result) && result.success[0]?._tag).toBe("Stored")
-    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
+    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(servers.kinesalite.endpoint)))
   )
 
   it.live("connection faults stop after maxAttempts and surface as Unavailable", () =>
@@ -216,7 +207,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
       const { result, attempts } = yield* throughDroppingProxy(() => "reset", 2)
       expect(attempts).toBe(2)
       expect(Result.isFailure(result) && result.failure.reason).toBe("Unavailable")
-    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
+    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(servers.kinesalite.endpoint)))
   )
 
   it.live("a 503 is not retried by the SDK: one attempt, Unavailable for the stage schedule", () =>
@@ -224,7 +215,7 @@ describe("retries: the SDK retries connection-level faults only", () => {
       const { result, attempts } = yield* throughDroppingProxy(() => "503", 3)
       expect(attempts).toBe(1)
       expect(Result.isFailure(result) && result.failure.reason).toBe("Unavailable")
-    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
+    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(servers.kinesalite.endpoint)))
   )
 
   it.live("throttling is not retried by the SDK: one attempt, Throttled for the stage schedule", () =>
@@ -232,6 +223,6 @@ describe("retries: the SDK retries connection-level faults only", () => {
       const { result, attempts } = yield* throughDroppingProxy(() => "throttle", 3)
       expect(attempts).toBe(1)
       expect(Result.isFailure(result) && result.failure.reason).toBe("Throttled")
-    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(kinesalite.endpoint)))
+    }).pipe(Effect.scoped, Effect.provide(kinesisLayer(servers.kinesalite.endpoint)))
   )
 })

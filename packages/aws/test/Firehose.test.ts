@@ -8,31 +8,26 @@
  */
 import { gzipSync } from "node:zlib"
 import { PutObjectCommand } from "@aws-sdk/client-s3"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Archive, DocumentSink } from "@spillway/core"
 import { Emulators, FaultProxy } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { ConfigProvider, Context, Effect, Exit, Layer, Result, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Result } from "effect"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as FirehoseClient from "../src/FirehoseClient.js"
 import * as FirehoseSink from "../src/FirehoseSink.js"
 import * as S3Client from "../src/S3Client.js"
+import { serversForFile } from "./support/servers.js"
 import { uniqueName } from "./support/streams.js"
 
 const { credentials, region } = Emulators
-const emulators = Scope.makeUnsafe()
-let fauxqs: Emulators.Fauxqs
-
-beforeAll(async () => {
-  fauxqs = await Effect.runPromise(Scope.provide(emulators)(Emulators.fauxqs))
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("fauxqs")
 
 const encoder = new TextEncoder()
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 
-const s3 = () => S3Client.layer({ region, credentials, endpoint: fauxqs.endpoint, forcePathStyle: true })
+const s3 = () =>
+  S3Client.layer({ region, credentials, endpoint: servers.fauxqs.endpoint, forcePathStyle: true })
 
 const archiveIn = (bucket: string, options: Partial<FirehoseArchive.Options> = {}) =>
   FirehoseArchive.layer({ bucket, deliveryStreamName: "telemetry-archive", ...options }).pipe(
@@ -175,7 +170,7 @@ describe("FirehoseArchive on fauxqs S3", () => {
 
 function newBucket(): string {
   const name = uniqueName("archive").toLowerCase()
-  Effect.runSync(fauxqs.createBucket(name))
+  Effect.runSync(servers.fauxqs.createBucket(name))
   return name
 }
 

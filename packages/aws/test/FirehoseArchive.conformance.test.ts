@@ -5,24 +5,17 @@
  * nothing is stored).
  */
 
-import { afterAll, beforeAll } from "@effect/vitest"
 import { Archive } from "@spillway/core"
 import { Emulators, FaultProxy } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as FirehoseArchive from "../src/FirehoseArchive.js"
 import * as S3Client from "../src/S3Client.js"
+import { serversForFile } from "./support/servers.js"
 import { uniqueName } from "./support/streams.js"
 
 const { credentials, region } = Emulators
-const emulators = Scope.makeUnsafe()
-let fauxqs: Emulators.Fauxqs
-
-beforeAll(async () => {
-  fauxqs = await Effect.runPromise(Scope.provide(emulators)(Emulators.fauxqs))
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("fauxqs")
 
 const serviceUnavailable: FaultProxy.Action = {
   _tag: "Respond",
@@ -38,7 +31,7 @@ Conformance.archiveSuite({
   layer: (layout) =>
     Layer.effectContext(
       Effect.gen(function* () {
-        const proxy = yield* FaultProxy.scoped(fauxqs.endpoint)
+        const proxy = yield* FaultProxy.scoped(servers.fauxqs.endpoint)
         let outage = false
         proxy.setInterceptor(() => (outage ? serviceUnavailable : FaultProxy.forward))
         const client = yield* S3Client.make({
@@ -48,7 +41,7 @@ Conformance.archiveSuite({
           forcePathStyle: true
         })
         const bucket = uniqueName("archive").toLowerCase()
-        yield* fauxqs.createBucket(bucket).pipe(Effect.orDie)
+        yield* servers.fauxqs.createBucket(bucket).pipe(Effect.orDie)
         const archive = yield* FirehoseArchive.make({ ...layout, bucket }).pipe(
           Effect.provideService(S3Client.S3Client, client)
         )

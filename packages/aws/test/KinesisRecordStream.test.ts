@@ -3,30 +3,24 @@
  * then what only the Kinesis backend does — splitting over-limit calls, renewing expired iterators,
  * mapping AWS error names, and resolving its stream from `Config`.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { RecordStream } from "@spillway/core"
 import { Emulators } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { ConfigProvider, Effect, Exit, Layer, Scope } from "effect"
+import { ConfigProvider, Effect, Layer } from "effect"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
 import { KinesisHarness, kinesisLayer } from "./support/harness.js"
+import { serversForFile } from "./support/servers.js"
 
 const { credentials, region } = Emulators
-const emulators = Scope.makeUnsafe()
-let kinesalite: Emulators.Kinesalite
-
-beforeAll(async () => {
-  kinesalite = await Effect.runPromise(Scope.provide(emulators)(Emulators.kinesalite))
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("kinesalite")
 
 Conformance.recordStreamSuite({
   name: "Kinesis on kinesalite",
   clock: "live",
   // A small page makes every multi-record range read follow NextShardIterator several times.
-  layer: () => kinesisLayer(kinesalite.endpoint, { readPageSize: 7 }),
+  layer: () => kinesisLayer(servers.kinesalite.endpoint, { readPageSize: 7 }),
   faults: Conformance.StreamFaults,
   timeout: 30_000
 })
@@ -39,7 +33,7 @@ const entry = (partitionKey: string, data = partitionKey): RecordStream.PutEntry
 const withStream = <A, E>(
   body: Effect.Effect<A, E, RecordStream.RecordStream | KinesisHarness>,
   options: { readonly readPageSize?: number } = {}
-) => Effect.provide(body, kinesisLayer(kinesalite.endpoint, options))
+) => Effect.provide(body, kinesisLayer(servers.kinesalite.endpoint, options))
 
 describe("KinesisRecordStream on kinesalite", () => {
   it.live("splits a call over the limits into PutRecords calls and answers every entry in order", () =>
@@ -149,7 +143,9 @@ describe("KinesisRecordStream on kinesalite", () => {
       const error = yield* Effect.flip(stream.putRecords([entry("k")]))
       expect(error.reason).toBe("NotFound")
       expect(error.message).toContain("ResourceNotFoundException")
-    }).pipe(Effect.provide(KinesisClient.layer({ region, endpoint: kinesalite.endpoint, credentials })))
+    }).pipe(
+      Effect.provide(KinesisClient.layer({ region, endpoint: servers.kinesalite.endpoint, credentials }))
+    )
   )
 })
 
@@ -182,7 +178,7 @@ describe("KinesisRecordStream.reasonOf", () => {
 describe("KinesisRecordStream.layerConfig", () => {
   const layerWith = (env: Record<string, string>) =>
     KinesisRecordStream.layerConfig().pipe(
-      Layer.provide(KinesisClient.layer({ region, endpoint: kinesalite.endpoint, credentials })),
+      Layer.provide(KinesisClient.layer({ region, endpoint: servers.kinesalite.endpoint, credentials })),
       Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
     )
 
@@ -208,7 +204,7 @@ describe("KinesisRecordStream.layerConfig", () => {
       expect(missing._tag).toBe("RecordStreamError")
       expect(String(missing.message)).toContain("STREAM_NAME=not-created")
       expect(missing._tag === "RecordStreamError" && missing.reason).toBe("NotFound")
-    }).pipe(Effect.provide(kinesisLayer(kinesalite.endpoint)))
+    }).pipe(Effect.provide(kinesisLayer(servers.kinesalite.endpoint)))
   )
 
   it.live("fails at start naming the variable when the stream is not configured or malformed", () =>

@@ -3,24 +3,18 @@
  * shard's records in sequence order, paged with `after`, a checkpoint moved back re-reading from
  * there, and tips that see records no `getRecords` call has read yet.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import type { RecordStream, ShardReader } from "@spillway/core"
 import { Emulators } from "@spillway/emulators"
-import { Effect, Exit, Scope } from "effect"
+import { Effect } from "effect"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as KinesisRecordStream from "../src/KinesisRecordStream.js"
 import * as KinesisShardSource from "../src/KinesisShardSource.js"
+import { serversForFile } from "./support/servers.js"
 import { createStream, uniqueName } from "./support/streams.js"
 
 const { credentials, region } = Emulators
-const emulators = Scope.makeUnsafe()
-let kinesalite: Emulators.Kinesalite
-
-beforeAll(async () => {
-  kinesalite = await Effect.runPromise(Scope.provide(emulators)(Emulators.kinesalite))
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("kinesalite")
 
 const decode = (record: RecordStream.StreamRecord) => new TextDecoder().decode(record.data)
 
@@ -28,7 +22,7 @@ const decode = (record: RecordStream.StreamRecord) => new TextDecoder().decode(r
 const setUp = (shardCount: number) =>
   Effect.gen(function* () {
     // Through the package's client config: kinesalite speaks JSON, not the SDK's default CBOR.
-    const client = yield* KinesisClient.make({ region, endpoint: kinesalite.endpoint, credentials })
+    const client = yield* KinesisClient.make({ region, endpoint: servers.kinesalite.endpoint, credentials })
     const streamName = uniqueName("shard-source")
     const streamArn = yield* createStream(client, streamName, shardCount)
     const options = { streamName, streamArn }

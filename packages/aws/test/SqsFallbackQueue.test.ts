@@ -5,30 +5,24 @@
  * queue ARN, sending on-failure records, and reading their queue from `Config`.
  */
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { FailureDestination, FallbackQueue, OnFailure } from "@spillway/core"
 import { Emulators } from "@spillway/emulators"
 import { Conformance } from "@spillway/testing"
-import { ConfigProvider, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import * as SqsClient from "../src/SqsClient.js"
 import * as SqsFailureDestination from "../src/SqsFailureDestination.js"
 import * as SqsFallbackQueue from "../src/SqsFallbackQueue.js"
 import { SqsHarness, sqsLayer } from "./support/harness.js"
+import { serversForFile } from "./support/servers.js"
 
 const { credentials, region } = Emulators
-const emulators = Scope.makeUnsafe()
-let fauxqs: Emulators.Fauxqs
-
-beforeAll(async () => {
-  fauxqs = await Effect.runPromise(Scope.provide(emulators)(Emulators.fauxqs))
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("fauxqs")
 
 Conformance.fallbackQueueSuite({
   name: "SQS on fauxqs",
   clock: "live",
-  layer: (queue) => sqsLayer(fauxqs, queue),
+  layer: (queue) => sqsLayer(servers.fauxqs, queue),
   faults: Conformance.QueueFaults,
   timeout: 30_000
 })
@@ -44,7 +38,7 @@ describe("SqsFallbackQueue on fauxqs", () => {
       const outcomes = yield* queue.send(messages(23))
       expect(outcomes.map((o) => o._tag)).toEqual(Array.from({ length: 23 }, () => "Sent"))
       expect(harness.proxy.requests("SendMessageBatch")).toBe(3)
-    }).pipe(Effect.provide(sqsLayer(fauxqs)))
+    }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 
   it.live("splits by bytes too: no batch over the batch limit", () =>
@@ -56,7 +50,7 @@ describe("SqsFallbackQueue on fauxqs", () => {
       expect(outcomes.map((o) => o._tag)).toEqual(["Sent", "Sent", "Sent", "Sent"])
       // 1 MiB per batch: two messages of 400 KiB fit, a third does not.
       expect(harness.proxy.requests("SendMessageBatch")).toBe(2)
-    }).pipe(Effect.provide(sqsLayer(fauxqs)))
+    }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 
   it.live(
@@ -86,7 +80,7 @@ describe("SqsFallbackQueue on fauxqs", () => {
         ).toEqual(Array.from({ length: 5 }, () => "Unavailable/false"))
         // Only the second call failed: the next one goes through.
         expect((yield* queue.send(messages(3, "next"))).map((o) => o._tag)).toEqual(["Sent", "Sent", "Sent"])
-      }).pipe(Effect.provide(sqsLayer(fauxqs)))
+      }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 
   it.live("maps a missing queue to NotFound", () =>
@@ -96,7 +90,7 @@ describe("SqsFallbackQueue on fauxqs", () => {
       const error = yield* Effect.flip(queue.send(messages(1)))
       expect(error.reason).toBe("NotFound")
       expect(error.message).toContain("QueueDoesNotExist")
-    }).pipe(Effect.provide(sqsLayer(fauxqs)))
+    }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 })
 
@@ -191,7 +185,7 @@ describe("SqsFallbackQueue.layerConfig", () => {
           )
         )
       ).toContain("FALLBACK_QUEUE_MAX_MESSAGE_BYTES")
-    }).pipe(Effect.provide(sqsLayer(fauxqs)))
+    }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 })
 
@@ -236,7 +230,7 @@ describe("SqsFailureDestination on fauxqs", () => {
       Effect.provide(
         Layer.unwrap(
           Effect.map(SqsHarness, (harness) => SqsFailureDestination.layer({ queueUrl: harness.queueUrl }))
-        ).pipe(Layer.provideMerge(sqsLayer(fauxqs)))
+        ).pipe(Layer.provideMerge(sqsLayer(servers.fauxqs)))
       )
     )
   )
@@ -260,7 +254,7 @@ describe("SqsFailureDestination on fauxqs", () => {
       const error = yield* Effect.flip(missing.send(onFailureRecord))
       expect(error.reason).toBe("InvalidRequest")
       expect(error.isRetryable).toBe(false)
-    }).pipe(Effect.provide(sqsLayer(fauxqs)))
+    }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 
   it.live("reads FAILURE_QUEUE_URL from Config and fails at start naming it when malformed", () =>
@@ -280,6 +274,6 @@ describe("SqsFailureDestination on fauxqs", () => {
         Effect.provide(FailureDestination.FailureDestination, layer({ FAILURE_QUEUE_URL: "queue" }))
       )
       expect(String(error)).toContain("FAILURE_QUEUE_URL")
-    }).pipe(Effect.provide(sqsLayer(fauxqs)))
+    }).pipe(Effect.provide(sqsLayer(servers.fauxqs)))
   )
 })

@@ -7,24 +7,14 @@
  * the queue is empty, must leave every record in the stream exactly as it was sent.
  */
 import { createHash } from "node:crypto"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { ApiKeys, Collect, FallbackQueue, Redrive } from "@spillway/core"
-import { Emulators } from "@spillway/emulators"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Layer } from "effect"
 import { KinesisHarness, kinesisLayer, SqsHarness, sqsLayer } from "./support/harness.js"
+import { serversForFile } from "./support/servers.js"
 import { readWholeStream } from "./support/streams.js"
 
-const emulators = Scope.makeUnsafe()
-let kinesalite: Emulators.Kinesalite
-let fauxqs: Emulators.Fauxqs
-
-beforeAll(async () => {
-  ;[kinesalite, fauxqs] = await Effect.runPromise(
-    Scope.provide(emulators)(Effect.all([Emulators.kinesalite, Emulators.fauxqs], { concurrency: 2 }))
-  )
-})
-
-afterAll(() => Effect.runPromise(Scope.close(emulators, Exit.void)))
+const servers = serversForFile("kinesalite", "fauxqs")
 
 const apiKey = "tenant-key"
 
@@ -109,7 +99,7 @@ describe("throttled records are parked and redriven: nothing lost", () => {
         const streamAfterCollect = (yield* readWholeStream(kinesis.client, kinesis.streamName)).map(
           (r) => (JSON.parse(new TextDecoder().decode(r.Data)) as { record: Sent }).record.id
         )
-        const parkedIds = idsInQueueBodies(yield* fauxqs.messageBodies(queueName))
+        const parkedIds = idsInQueueBodies(yield* servers.fauxqs.messageBodies(queueName))
         expect(streamAfterCollect).toHaveLength(stored)
         expect(parkedIds).toHaveLength(parked)
         expect([...streamAfterCollect, ...parkedIds].sort()).toEqual(sent.map((s) => s.id).sort())
@@ -123,7 +113,7 @@ describe("throttled records are parked and redriven: nothing lost", () => {
         // (1 s, 2 s) are real seconds here.
         const deadline = Date.now() + 40_000
         let reparked = 0
-        while ((yield* fauxqs.messageBodies(queueName)).length > 0) {
+        while ((yield* servers.fauxqs.messageBodies(queueName)).length > 0) {
           if (Date.now() > deadline) throw new Error("the queue did not drain within 40 s")
           const messages = yield* queue.receive({ maxMessages: 10, visibilityTimeoutSeconds: 3 })
           if (messages.length === 0) {
@@ -167,8 +157,8 @@ describe("throttled records are parked and redriven: nothing lost", () => {
       }).pipe(
         Effect.provide(
           Layer.mergeAll(
-            kinesisLayer(kinesalite.endpoint),
-            sqsLayer(fauxqs),
+            kinesisLayer(servers.kinesalite.endpoint),
+            sqsLayer(servers.fauxqs),
             ApiKeys.layerPlain([{ tenant: "acme", key: apiKey }])
           )
         )

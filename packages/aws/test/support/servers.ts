@@ -23,8 +23,12 @@ export const serversForFile = <const Name extends keyof Servers>(
         names,
         (name) =>
           name === "kinesalite"
-            ? Effect.map(Emulators.kinesalite, (server) => void (started.kinesalite = server))
-            : Effect.map(Emulators.fauxqs, (server) => void (started.fauxqs = server)),
+            ? Effect.map(Emulators.kinesalite, (server) => {
+                started.kinesalite = server
+              })
+            : Effect.map(Emulators.fauxqs, (server) => {
+                started.fauxqs = server
+              }),
         { concurrency: "unbounded", discard: true }
       ).pipe(Scope.provide(scope))
     )

@@ -95,11 +95,11 @@ describe("spillway dev", () => {
     // The demo traffic is sent as fast as the collector accepts it (about 10,000 records/s here),
     // faster than the processor indexes (about 4,000/s): at the end of the run the backlog takes
     // longer than the drain timeout to index. The run keeps waiting while the index grows.
-    const run = start(["dev", "--port", "0", "--records", "100000", "--drain-timeout", "15"])
+    const run = start(["dev", "--port", "0", "--records", "100000", "--drain-timeout", "20"])
     const { code } = await withDeadline(run.exit, 240_000, run)
     const output = run.output()
     expect(code, output).toBe(0)
-    expect(output).toContain("giving up after 15 s without progress")
+    expect(output).toContain("giving up after 20 s without progress")
     expect(summaryFigure(output, "indexed")).toBe(100_000)
     expect(summaryFigure(output, "lost")).toBe(0)
     expect(output).toMatch(/backed up\s+100000\s+in \d+ objects? in spillway-backup; 0 missing/)

@@ -9,6 +9,10 @@
  * with unread bytes in the socket can destroy the 413 before the client reads it; once the 413 is
  * sent, `NodeHttpServer` keeps draining up to 256 KiB more and then ends the connection
  * gracefully (FIN, not RST), so a client that never stops sending cannot hold it forever.
+ *
+ * Given `localRoutes` (`spillway dev`'s read API on memory backends), the server sends every
+ * path under their prefix to them instead; without them those paths reach the collector, which
+ * answers 404 as for any unknown path.
  */
 import { createServer, type IncomingMessage } from "node:http"
 import type { Http2ServerRequest } from "node:http2"
@@ -66,7 +70,16 @@ export const fromServerRequest = (request: HttpServerRequest.HttpServerRequest):
   body: readBody(NodeHttpServerRequest.toIncomingMessage(request))
 })
 
-export const toServerResponse = (response: CollectorHttp.Response): HttpServerResponse.HttpServerResponse => {
+/** A JSON answer: the collector's (`CollectorHttp.Response`) or one of the local routes'. */
+export interface JsonResponse {
+  readonly status: number
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Serialized as JSON; absent, an empty body. */
+  readonly body: unknown
+}
+
+export const toServerResponse = (response: JsonResponse): HttpServerResponse.HttpServerResponse => {
   const { "content-type": contentType, ...headers } = response.headers
   if (response.body === undefined) return HttpServerResponse.empty({ status: response.status, headers })
   return HttpServerResponse.text(JSON.stringify(response.body), {
@@ -81,8 +94,26 @@ export interface Config extends CollectorHttp.Options {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port: number
-  /** Called with every answer, e.g. to count accepted records. */
+  /** Called with every answer of the collector, e.g. to count accepted records. */
   readonly onResponse?: (response: CollectorHttp.Response) => Effect.Effect<void>
+  /** Routes served next to the collector, under their own prefix (the dev read API). @default none */
+  readonly localRoutes?: LocalRoutes | undefined
+}
+
+/** Routes served on the collector's port for every path equal to `prefix` or under `prefix/`. */
+export interface LocalRoutes {
+  readonly prefix: string
+  /** Answers one request; never fails. `path` keeps its query string, still percent-encoded. */
+  readonly handle: (request: {
+    readonly method: string
+    readonly path: string
+  }) => Effect.Effect<JsonResponse>
+}
+
+const isUnder = (prefix: string, url: string): boolean => {
+  const query = url.indexOf("?")
+  const path = query === -1 ? url : url.slice(0, query)
+  return path === prefix || path.startsWith(`${prefix}/`)
 }
 
 export interface Listening {
@@ -105,8 +136,12 @@ export const serve = <E>(
     const host = config.host ?? "127.0.0.1"
     const server = yield* NodeHttpServer.make(() => createServer(), { host, port: config.port })
     const onResponse = config.onResponse ?? (() => Effect.void)
+    const local = config.localRoutes
     const app = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
+      if (local !== undefined && isUnder(local.prefix, request.url)) {
+        return toServerResponse(yield* local.handle({ method: request.method, path: request.url }))
+      }
       return yield* CollectorHttp.handle(fromServerRequest(request), config).pipe(
         Effect.tap(onResponse),
         Effect.map(toServerResponse),

@@ -10,6 +10,10 @@
  * as the index keeps growing and gives up only after `drainTimeout` without progress (the demo
  * traffic can outrun the processor, so the backlog at the end is not bounded by a fixed time).
  * The summary's `lost` counts accepted ids that did not reach the index.
+ *
+ * On memory backends the collector's port also serves the read API (`ReadApi`, under `/local`):
+ * what the records became in the index. It has no authentication, so it exists only here, in a
+ * local run on memory backends.
  */
 import { MemoryPipeline } from "@spillway/memory"
 import { Clock, Console, Duration, Effect, Exit, Fiber, type Layer, Result, Schema, Scope } from "effect"
@@ -20,6 +24,7 @@ import * as DemoTraffic from "./DemoTraffic.js"
 import * as EmulatorPipeline from "./EmulatorPipeline.js"
 import * as Ledger from "./Ledger.js"
 import * as LiveView from "./LiveView.js"
+import * as ReadApi from "./ReadApi.js"
 import * as Summary from "./Summary.js"
 
 /** `memory`: every AWS service in memory; `emulators`: the AWS layers against in-process kinesalite and fauxqs. */
@@ -91,13 +96,16 @@ export const run = (
           maxDecodedBytes: config.maxBodyBytes ?? LocalCollector.defaultMaxBodyBytes,
           allowedOrigins: config.allowedOrigins ?? LocalCollector.localOrigins,
           onCollected: ledger.collected,
-          onResponse: ledger.record
+          onResponse: ledger.record,
+          localRoutes: pipeline.readApi
         },
         pipeline.layers.collector
       ).pipe(Scope.provide(serverScope))
       const endpoint = `${listening.url}${LocalCollector.telemetryPath}`
       const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
-      yield* Console.log(yield* banner(config, endpoint, rate))
+      const readApi =
+        pipeline.readApi === undefined ? undefined : `${listening.url}${ReadApi.searchPath}?limit=5`
+      yield* Console.log(yield* banner(config, endpoint, readApi, rate))
 
       const traffic = config.demo
         ? DemoTraffic.make({ url: endpoint, apiKey: demoKey.key, rate, records: config.records })
@@ -154,9 +162,11 @@ type Running = Summary.Observed & {
   /** The collector function's layer over this backend (the key store, the stream, the fallback queue). */
   readonly layers: { readonly collector: Layer.Layer<CollectorServer.Services> }
   readonly isIdle: Effect.Effect<boolean>
+  /** Served on the collector's port on memory backends only: it answers without a key. */
+  readonly readApi?: ReadApi.ReadApi
 }
 
-const banner = (config: Config, endpoint: string, rate: number | undefined) =>
+const banner = (config: Config, endpoint: string, readApi: string | undefined, rate: number | undefined) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const example = JSON.stringify([
       { id: "hello-1", type: "cpu", timestamp: new Date(now).toISOString(), payload: { value: 42 } }
@@ -171,6 +181,9 @@ const banner = (config: Config, endpoint: string, rate: number | undefined) =>
         ? "spillway dev: the pipeline on the AWS layers against in-process kinesalite (Kinesis) and fauxqs (SQS, S3 backup); Lambda mappings and Firehose emulated, OpenSearch in memory; in real time"
         : "spillway dev: the pipeline in memory (Kinesis, SQS, Lambda mappings, OpenSearch), in real time",
       `collector listening on ${endpoint}`,
+      ...(readApi === undefined
+        ? []
+        : [`read API  ${readApi} (local only, no key; ${ReadApi.documentsPath}/{id} for one document)`]),
       `api key   ${demoKey.key} (tenant ${demoKey.tenant})${config.apiKey === undefined ? "" : ", and your key (tenant local)"}`,
       `demo      ${traffic}`,
       "try:",
@@ -190,7 +203,7 @@ const memoryPipeline = (keys: ReadonlyArray<{ readonly tenant: string; readonly 
     const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
     const backup =
       pipeline.backup ?? (yield* Effect.die(new Error("the local pipeline was made without its backup")))
-    return { ...pipeline, backup } satisfies Running
+    return { ...pipeline, backup, readApi: ReadApi.make(pipeline.index) } satisfies Running
   })
 
 /** Waits for the fiber to end, at most `limit`. */

@@ -83,7 +83,7 @@ const allowOrigin = Flag.String("allow-origin").pipe(
 const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(
   Flag.withDefault("memory" as const),
   Flag.withDescription(
-    "memory (default): every AWS service in memory; emulators: the AWS layers against kinesalite and fauxqs, started in-process"
+    "memory (default): every AWS service in memory, with a local read API under /local on the collector's port; emulators: the AWS layers against kinesalite and fauxqs, started in-process"
   )
 )
 

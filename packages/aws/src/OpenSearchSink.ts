@@ -2,8 +2,13 @@
  * `DocumentSink` on OpenSearch `_bulk` (docs/aws-behaviour.md §6), through the OpenSearch client.
  *
  * Guarantees:
- * - one action per document, keyed by the document id as `_id`, so a replay rewrites the same
+ * - one action per document, into the index its `IndexLayout` gives it (daily by the record's
+ *   timestamp, by default) and keyed by the document id as `_id`, so a replay rewrites the same
  *   document instead of adding one; `write` answers once per document, in order.
+ * - the layout's index template is put (`PUT _index_template`, which replaces it as it is: the
+ *   same template put again changes nothing) before the sink's first write, once per sink; a write
+ *   whose template could not be put fails whole, and the next write tries again. `manageTemplate:
+ *   false` leaves templates to the user's own tooling.
  * - bodies are split so that no request carries more than `maxBulkBytes` of NDJSON (5 MiB by
  *   default, well under the 10 MiB payload limit of the smallest domains); a request the domain
  *   still refuses with 413 is split in halves and retried, down to a single document, which is then
@@ -20,10 +25,14 @@
  */
 import { DocumentSink } from "@spillway/core"
 import { Config, Effect, Layer, Schema } from "effect"
+import * as IndexLayout from "./IndexLayout.js"
 import { OpenSearchClient } from "./OpenSearchClient.js"
 
 export interface Options {
-  readonly index: string
+  /** Where documents go: a layout, or the options of one. @default `IndexLayout.make()`: daily indices behind `telemetry` */
+  readonly layout?: IndexLayout.Layout | IndexLayout.Options
+  /** Put the layout's index template before the first write. @default true */
+  readonly manageTemplate?: boolean
   /** Names the sink in metrics, logs and errors. @default "opensearch" */
   readonly name?: string
   /** `index` creates or replaces; `create` refuses an existing id with 409 (counted as written). @default "index" */
@@ -98,7 +107,11 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
     const name = options.name ?? "opensearch"
     const action = options.action ?? "index"
     const maxBulkBytes = options.maxBulkBytes ?? defaultMaxBulkBytes
-    const path = `/${encodeURIComponent(options.index)}/_bulk`
+    const layout =
+      options.layout !== undefined && "indexFor" in options.layout
+        ? options.layout
+        : IndexLayout.make(options.layout)
+    const manageTemplate = options.manageTemplate ?? true
 
     const failure = (reason: DocumentSink.ErrorReason, message: string, cause?: unknown) =>
       new DocumentSink.DocumentSinkError({
@@ -114,8 +127,11 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
       const status = field(error, "statusCode")
       if (typeof status === "number") {
         const detail = `${status} ${message}`.slice(0, 400)
+        const type = field(field(field(field(error, "meta"), "body"), "error"), "type")
         if (status === 413) return { _tag: "TooLarge", message: detail }
         if (status === 429) return failure("Throttled", detail, error)
+        // A read-only block (a full disk's flood stage, an operator's block) lifts by itself or by hand.
+        if (status === 403 && type === "cluster_block_exception") return failure("Unavailable", detail, error)
         if (status === 401 || status === 403) return failure("AccessDenied", detail, error)
         if (status >= 500) return failure("Unavailable", detail, error)
         return failure("InvalidRequest", detail, error)
@@ -130,7 +146,7 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
       Effect.tryPromise({
         try: (signal) => {
           const pending = client.transport.request(
-            { method: "POST", path, bulkBody: group.map((line) => line.text).join("") },
+            { method: "POST", path: "/_bulk", bulkBody: group.map((line) => line.text).join("") },
             { maxRetries: 0 }
           )
           signal.addEventListener("abort", () => pending.abort())
@@ -188,6 +204,43 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
         return Effect.void
       })
 
+    let templatePut = !manageTemplate
+    const templateReady: Effect.Effect<void, DocumentSink.DocumentSinkError> = Effect.suspend(() =>
+      templatePut
+        ? Effect.void
+        : Effect.tryPromise({
+            try: (signal) => {
+              const pending = client.transport.request(
+                {
+                  method: "PUT",
+                  path: `/_index_template/${encodeURIComponent(layout.templateName)}`,
+                  body: layout.template
+                },
+                { maxRetries: 0 }
+              )
+              signal.addEventListener("abort", () => pending.abort())
+              return pending
+            },
+            catch: (error) => {
+              const answer = fromClient(error)
+              return answer._tag === "TooLarge" ? failure("InvalidRequest", answer.message, error) : answer
+            }
+          }).pipe(
+            Effect.mapError(
+              (error) =>
+                new DocumentSink.DocumentSinkError({
+                  ...error,
+                  message: `cannot put the index template ${layout.templateName}: ${error.message}`
+                })
+            ),
+            Effect.tap(() =>
+              Effect.sync(() => {
+                templatePut = true
+              })
+            )
+          )
+    )
+
     const write = Effect.fn("OpenSearchSink.write")(function* (
       documents: ReadonlyArray<DocumentSink.Document>
     ) {
@@ -205,9 +258,15 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
           outcomes[position] = { _tag: "Rejected", reason: "document cannot be serialized" }
           continue
         }
-        const text = `${JSON.stringify({ [action]: { _index: options.index, _id: document.id } })}\n${source}\n`
+        const target = layout.indexFor(document)
+        if (!("index" in target)) {
+          outcomes[position] = { _tag: "Rejected", reason: target.reason }
+          continue
+        }
+        const text = `${JSON.stringify({ [action]: { _index: target.index, _id: document.id } })}\n${source}\n`
         lines.push({ position, id: document.id, text, bytes: Buffer.byteLength(text, "utf8") })
       }
+      if (lines.length > 0) yield* templateReady
       for (const group of groupByBytes(lines, maxBulkBytes)) yield* bulk(group, outcomes)
       return outcomes.map(
         (outcome): DocumentSink.WriteOutcome =>
@@ -221,20 +280,54 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
 export const layer = (options: Options): Layer.Layer<DocumentSink.DocumentSink, never, OpenSearchClient> =>
   Layer.effect(DocumentSink.DocumentSink, make(options))
 
-/** From `Config`: `OPENSEARCH_INDEX` (default `telemetry`), `OPENSEARCH_MAX_BULK_BYTES` (default 5 MiB). */
+const positiveInt = (message: string) => Schema.Int.check(Schema.isGreaterThan(0, { message }))
+
+/**
+ * From `Config`: `OPENSEARCH_INDEX` (the layout's alias, default `telemetry`),
+ * `OPENSEARCH_INDEX_PERIOD` (`day`, `month` or `none`, default `day`),
+ * `OPENSEARCH_TOTAL_FIELDS_LIMIT` (default 1000), `OPENSEARCH_PAYLOAD_MAPPING` (`dynamic` or
+ * `flat_object`, default `dynamic`), `OPENSEARCH_MANAGE_TEMPLATE` (default true),
+ * `OPENSEARCH_MAX_BULK_BYTES` (default 5 MiB).
+ */
 export const layerConfig = (
-  options: Omit<Options, "index" | "maxBulkBytes"> = {}
+  options: Omit<Options, "layout" | "maxBulkBytes" | "manageTemplate"> = {}
 ): Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError, OpenSearchClient> =>
   Layer.effect(
     DocumentSink.DocumentSink,
     Effect.flatMap(
       Config.all({
-        index: Config.NonEmptyString("OPENSEARCH_INDEX").pipe(Config.withDefault("telemetry")),
+        alias: Config.schema(
+          Schema.NonEmptyString.check(
+            Schema.isPattern(/^[a-z0-9][a-z0-9._-]{0,199}$/, {
+              message: "must be a valid index name: lower-case letters, digits, '.', '_' and '-'"
+            })
+          ),
+          "OPENSEARCH_INDEX"
+        ).pipe(Config.withDefault("telemetry")),
+        period: Config.Literals(["day", "month", "none"], "OPENSEARCH_INDEX_PERIOD").pipe(
+          Config.withDefault("day" as const)
+        ),
+        totalFieldsLimit: Config.schema(
+          positiveInt("must be a positive whole number of fields").check(
+            Schema.isGreaterThanOrEqualTo(10, { message: "must be at least 10" })
+          ),
+          "OPENSEARCH_TOTAL_FIELDS_LIMIT"
+        ).pipe(Config.withDefault(1000)),
+        payloadMapping: Config.Literals(["dynamic", "flat_object"], "OPENSEARCH_PAYLOAD_MAPPING").pipe(
+          Config.withDefault("dynamic" as const)
+        ),
+        manageTemplate: Config.Boolean("OPENSEARCH_MANAGE_TEMPLATE").pipe(Config.withDefault(true)),
         maxBulkBytes: Config.schema(
-          Schema.Int.check(Schema.isGreaterThan(0, { message: "must be a positive number of bytes" })),
+          positiveInt("must be a positive number of bytes"),
           "OPENSEARCH_MAX_BULK_BYTES"
         ).pipe(Config.withDefault(defaultMaxBulkBytes))
       }),
-      (config) => make({ ...options, ...config })
+      ({ alias, period, totalFieldsLimit, payloadMapping, manageTemplate, maxBulkBytes }) =>
+        make({
+          ...options,
+          layout: IndexLayout.make({ alias, period, totalFieldsLimit, payloadMapping }),
+          manageTemplate,
+          maxBulkBytes
+        })
     )
   )

@@ -134,7 +134,11 @@ const sinkOn = (
   options: Partial<OpenSearchSink.Options> = {},
   client: Partial<OpenSearchClient.Options> = {}
 ) =>
-  OpenSearchSink.layer({ index: "telemetry", ...options }).pipe(
+  OpenSearchSink.layer({
+    layout: { alias: "telemetry", period: "none" },
+    manageTemplate: false,
+    ...options
+  }).pipe(
     Layer.provide(OpenSearchClient.layer({ node: domain.url, region: "eu-west-1", credentials, ...client }))
   )
 
@@ -217,13 +221,13 @@ describe("OpenSearchSink", () => {
       expect(domain.requests).toHaveLength(1)
       const [request] = domain.requests
       expect(request?.method).toBe("POST")
-      expect(request?.path).toBe("/telemetry/_bulk")
+      expect(request?.path).toBe("/_bulk")
       expect(request?.headers["content-type"]).toContain("application/x-ndjson")
       expect(request?.body.endsWith("\n")).toBe(true)
       expect(request?.lines.map((l) => [l.action, l.index, l.id])).toEqual([
-        ["index", "telemetry", "doc-0"],
-        ["index", "telemetry", "doc-1"],
-        ["index", "telemetry", "doc-2"]
+        ["index", "telemetry-all", "doc-0"],
+        ["index", "telemetry-all", "doc-1"],
+        ["index", "telemetry-all", "doc-2"]
       ])
       expect(domain.documents.get("doc-1")).toEqual({ type: "cpu", value: 1, host: "h1" })
     })
@@ -515,6 +519,126 @@ describe("OpenSearchSink", () => {
   )
 })
 
+describe("OpenSearchSink index layout", () => {
+  const dated = (id: string, timestamp: unknown): DocumentSink.Document => ({
+    id,
+    body: { id, type: "cpu", timestamp, receivedAt: "2026-12-01T10:00:00.000Z" }
+  })
+
+  it.live("puts the layout's template once, before the first write, then only bulk requests", () =>
+    Effect.gen(function* () {
+      const domain = yield* Effect.promise(startDomain)
+      const layer = sinkOn(domain, { layout: { alias: "logs", replicas: 0 }, manageTemplate: true })
+      yield* Effect.gen(function* () {
+        yield* write([dated("a", "2026-11-30T12:00:00.000Z")])
+        yield* write([dated("b", "2026-12-01T00:00:00.000Z")])
+      }).pipe(Effect.provide(layer))
+      expect(domain.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "PUT /_index_template/logs-template",
+        "POST /_bulk",
+        "POST /_bulk"
+      ])
+      const template = JSON.parse(domain.requests[0]!.body) as {
+        index_patterns: Array<string>
+        template: { aliases: object; settings: Record<string, unknown>; mappings: { properties: object } }
+      }
+      expect(template.index_patterns).toEqual(["logs-*"])
+      expect(template.template.aliases).toEqual({ logs: {} })
+      expect(template.template.settings).toMatchObject({
+        "index.mapping.total_fields.limit": 1000,
+        "index.number_of_replicas": 0
+      })
+      expect(template.template.mappings.properties).toMatchObject({
+        id: { type: "keyword" },
+        type: { type: "keyword" },
+        tenant: { type: "keyword" },
+        timestamp: { type: "date" },
+        receivedAt: { type: "date" },
+        payload: { type: "object", dynamic: true }
+      })
+      expect(domain.requests.slice(1).map((r) => r.lines[0]?.index)).toEqual([
+        "logs-2026.11.30",
+        "logs-2026.12.01"
+      ])
+    })
+  )
+
+  it.live("a template refused fails the write whole, typed; the next write puts it again", () =>
+    Effect.gen(function* () {
+      const domain = yield* Effect.promise(startDomain)
+      let refuse = true
+      domain.reply = (request) =>
+        request.path.startsWith("/_index_template/") && refuse
+          ? {
+              status: 403,
+              body: {
+                error: {
+                  type: "security_exception",
+                  reason: "no permissions for [indices:admin/index_template/put]"
+                },
+                status: 403
+              }
+            }
+          : undefined
+      const layer = sinkOn(domain, { layout: { alias: "logs" }, manageTemplate: true })
+      const [first, second] = yield* Effect.gen(function* () {
+        const first = yield* Effect.flip(write([dated("a", "2026-11-30T12:00:00.000Z")]))
+        refuse = false
+        const second = yield* write([dated("a", "2026-11-30T12:00:00.000Z")])
+        return [first, second] as const
+      }).pipe(Effect.provide(layer))
+      expect(first.reason).toBe("AccessDenied")
+      expect(first.message).toContain("cannot put the index template logs-template")
+      expect(second).toEqual([DocumentSink.written])
+      expect(domain.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "PUT /_index_template/logs-template",
+        "PUT /_index_template/logs-template",
+        "POST /_bulk"
+      ])
+    })
+  )
+
+  it.live(
+    "indices follow the UTC date of timestamp, then receivedAt; a document with neither is rejected",
+    () =>
+      Effect.gen(function* () {
+        const domain = yield* Effect.promise(startDomain)
+        const outcomes = yield* write([
+          dated("utc", "2026-02-28T23:59:59.999Z"),
+          dated("offset", "2026-02-28T23:30:00.000-05:00"),
+          dated("no-timestamp", undefined),
+          { id: "none", body: { type: "cpu" } }
+        ]).pipe(Effect.provide(sinkOn(domain, { layout: { alias: "telemetry" } })))
+        expect(outcomes.map((o) => o._tag)).toEqual(["Written", "Written", "Written", "Rejected"])
+        expect(outcomes[3]).toMatchObject({ reason: expect.stringContaining("no valid timestamp") })
+        expect(domain.requests[0]!.lines.map((l) => [l.id, l.index])).toEqual([
+          ["utc", "telemetry-2026.02.28"],
+          ["offset", "telemetry-2026.03.01"],
+          ["no-timestamp", "telemetry-2026.12.01"]
+        ])
+      })
+  )
+
+  it.live("a whole-request 403 cluster_block_exception (read-only) is retryable, unlike other 403s", () =>
+    Effect.gen(function* () {
+      const domain = yield* Effect.promise(startDomain)
+      domain.reply = () => ({
+        status: 403,
+        body: {
+          error: {
+            type: "cluster_block_exception",
+            reason: "index [telemetry-all] blocked by: [FORBIDDEN/8/index write (api)];"
+          },
+          status: 403
+        }
+      })
+      const error = yield* Effect.flip(write(docs(1)).pipe(Effect.provide(sinkOn(domain))))
+      expect(error.reason).toBe("Unavailable")
+      expect(error.isRetryable).toBe(true)
+    })
+  )
+})
+
 describe("OpenSearch layers from Config", () => {
   it.live("read OPENSEARCH_ENDPOINT and OPENSEARCH_INDEX, and name a missing or malformed variable", () =>
     Effect.gen(function* () {
@@ -524,13 +648,47 @@ describe("OpenSearch layers from Config", () => {
           Layer.provide(OpenSearchClient.layerConfig({ credentials })),
           Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
         )
-      yield* write(docs(1)).pipe(
+      const dated = [{ id: "d-1", body: { type: "cpu", timestamp: "2026-11-30T23:30:00.000-02:00" } }]
+      yield* write(dated).pipe(
         Effect.provide(
           layerWith({ OPENSEARCH_ENDPOINT: domain.url, OPENSEARCH_INDEX: "metrics", AWS_REGION: "eu-west-1" })
         )
       )
-      expect(domain.requests[0]!.path).toBe("/metrics/_bulk")
+      expect(domain.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "PUT /_index_template/metrics-template",
+        "POST /_bulk"
+      ])
+      // 23:30 at UTC-2 is 01:30 UTC the next day: indices are by UTC date.
+      expect(domain.requests[1]!.lines.map((l) => l.index)).toEqual(["metrics-2026.12.01"])
       expect(String(domain.requests[0]!.headers.authorization)).toContain("/eu-west-1/es/aws4_request")
+
+      yield* write(dated).pipe(
+        Effect.provide(
+          layerWith({
+            OPENSEARCH_ENDPOINT: domain.url,
+            AWS_REGION: "eu-west-1",
+            OPENSEARCH_INDEX_PERIOD: "month",
+            OPENSEARCH_MANAGE_TEMPLATE: "false"
+          })
+        )
+      )
+      expect(domain.requests.slice(2).map((r) => `${r.method} ${r.path}`)).toEqual(["POST /_bulk"])
+      expect(domain.requests[2]!.lines.map((l) => l.index)).toEqual(["telemetry-2026.12"])
+      for (const [name, value] of [
+        ["OPENSEARCH_INDEX", "Telemetry"],
+        ["OPENSEARCH_INDEX_PERIOD", "hourly"],
+        ["OPENSEARCH_TOTAL_FIELDS_LIMIT", "3"],
+        ["OPENSEARCH_PAYLOAD_MAPPING", "nested"]
+      ] as const) {
+        const refused = yield* Effect.flip(
+          write(dated).pipe(
+            Effect.provide(
+              layerWith({ OPENSEARCH_ENDPOINT: domain.url, AWS_REGION: "eu-west-1", [name]: value })
+            )
+          )
+        )
+        expect(String(refused)).toContain(name)
+      }
 
       const missing = yield* Effect.flip(
         write(docs(1)).pipe(Effect.provide(layerWith({ AWS_REGION: "eu-west-1" })))

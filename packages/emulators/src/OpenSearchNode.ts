@@ -176,13 +176,19 @@ export const fetch = Effect.fn("OpenSearchNode.fetch")(function* (options: Optio
   )
   yield* run(
     `mvn dependency:unpack of ${artifact}:${version}:zip`,
-    ChildProcess.make("mvn", [
-      "-q",
-      "-B",
-      `${dependencyPlugin}:unpack`,
-      `-Dartifact=${artifact}:${version}:zip`,
-      `-DoutputDirectory=${staging}`
-    ])
+    ChildProcess.make(
+      "mvn",
+      [
+        "-q",
+        "-B",
+        `${dependencyPlugin}:unpack`,
+        `-Dartifact=${artifact}:${version}:zip`,
+        `-DoutputDirectory=${staging}`
+        // Without a project, the plugin writes its markers under `${project.basedir}/target` of the
+        // working directory: run it in the staging folder, which is removed afterwards.
+      ],
+      { cwd: staging }
+    )
   )
   // The zip holds one folder, `opensearch-<version>`; moving it into place is atomic, so a run
   // that fetched the same version at the same time leaves one copy and loses nothing.

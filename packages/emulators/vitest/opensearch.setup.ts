@@ -14,6 +14,17 @@ import type { TestProject } from "vitest/node"
 import * as OpenSearchNode from "../src/OpenSearchNode.js"
 import type { ProvidedNode } from "./opensearch.js"
 
+/**
+ * Limits low enough for tests to reach with a few requests, as a small domain's are: bodies over
+ * 2 MiB are refused with 413, and more than 4 MiB of bulk requests in flight at once with 429
+ * (`rejected_execution_exception`, indexing pressure). One request under 2 MiB never reaches the
+ * 4 MiB pressure limit alone, so only concurrent writes see 429s.
+ */
+export const testSettings = {
+  "http.max_content_length": "2mb",
+  "indexing_pressure.memory.limit": "4mb"
+} as const
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const existing = process.env.SPILLWAY_OPENSEARCH_URL
   if (existing !== undefined && existing !== "") {
@@ -27,7 +38,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const scope = Scope.makeUnsafe()
   const exit = await Effect.runPromiseExit(
-    OpenSearchNode.start().pipe(Scope.provide(scope), Effect.provide(NodeServices.layer))
+    OpenSearchNode.start({ settings: testSettings }).pipe(
+      Scope.provide(scope),
+      Effect.provide(NodeServices.layer)
+    )
   )
   if (Exit.isFailure(exit)) {
     await Effect.runPromise(Scope.close(scope, Exit.void))

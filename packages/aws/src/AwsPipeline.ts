@@ -49,7 +49,7 @@ export const fallbackQueue: Layer.Layer<
   Config.ConfigError | FallbackQueue.FallbackQueueError
 > = SqsFallbackQueue.layerConfig().pipe(Layer.provide(SqsClient.layerConfig()))
 
-/** The OpenSearch sink (`OPENSEARCH_ENDPOINT`, `OPENSEARCH_INDEX`, …), SigV4-signed. */
+/** The OpenSearch sink (`OPENSEARCH_ENDPOINT`, `OPENSEARCH_INDEX` as the alias of daily indices, …), SigV4-signed. */
 export const sink: Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError> =
   OpenSearchSink.layerConfig().pipe(Layer.provide(OpenSearchClient.layerConfig()))
 

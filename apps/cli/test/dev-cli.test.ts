@@ -139,6 +139,77 @@ describe("spillway dev", () => {
     }
   }, 100_000)
 
+  it("refuses an unknown backend with exit code 1 or 2 and no summary", async () => {
+    const run = start(["dev", "--backend", "dynamo", "--port", "0", "--records", "1"])
+    const { code } = await withDeadline(run.exit, 25_000, run)
+    expect(code).not.toBe(0)
+    expect(run.output()).not.toContain("summary")
+  }, 30_000)
+
+  it("refuses a bad --opensearch-url or --opensearch-index, and either one without --backend emulators, with a clear message and no stack trace", async () => {
+    // No node is needed: every case is refused before anything starts.
+    const cases: ReadonlyArray<{ args: ReadonlyArray<string>; code: number; says: ReadonlyArray<string> }> = [
+      {
+        args: ["--backend", "emulators", "--opensearch-url", "not a url"],
+        code: 1,
+        says: [
+          'Invalid value for flag --opensearch-url: "not a url"',
+          "an http:// URL such as http://127.0.0.1:9200"
+        ]
+      },
+      {
+        args: ["--backend", "emulators", "--opensearch-url", "https://127.0.0.1:9200"],
+        code: 1,
+        says: ["a plain http:// URL", "security plugin"]
+      },
+      {
+        args: ["--backend", "emulators", "--opensearch-url", "http://127.0.0.1:9200/some/path?x=1"],
+        code: 1,
+        says: ["the node's root URL", "without credentials, path or query"]
+      },
+      {
+        args: ["--backend", "emulators", "--opensearch-index", "Spillway_Dev"],
+        code: 1,
+        says: [
+          'Invalid value for flag --opensearch-index: "Spillway_Dev"',
+          "not a valid index name: lower-case letters"
+        ]
+      },
+      {
+        args: ["--opensearch-url", "http://127.0.0.1:9200"],
+        code: 2,
+        says: [
+          "spillway: --opensearch-url goes with --backend emulators only: the memory backend keeps its index in memory"
+        ]
+      },
+      {
+        args: [
+          "--backend",
+          "memory",
+          "--opensearch-url",
+          "http://127.0.0.1:9200",
+          "--opensearch-index",
+          "logs"
+        ],
+        code: 2,
+        says: ["spillway: --opensearch-url and --opensearch-index go with --backend emulators only"]
+      }
+    ]
+    await Promise.all(
+      cases.map(async ({ args, code, says }) => {
+        const run = start(["dev", "--port", "0", ...args])
+        const exit = await withDeadline(run.exit, 25_000, run)
+        const output = run.output()
+        expect(exit.code, output).toBe(code)
+        for (const text of says) expect(output).toContain(text)
+        // Refused before anything started, and no stack trace.
+        expect(output).not.toContain("collector listening")
+        expect(output).not.toContain("starting OpenSearch")
+        expect(output).not.toMatch(/^\s+at /m)
+      })
+    )
+  }, 60_000)
+
   it("SIGTERM stops the collector, drains what it accepted, prints the summary and exits 0", async () => {
     const run = start(["dev", "--port", "0", "--rate", "100"])
     try {

@@ -3,7 +3,8 @@
  * child process, records posted to its collector with two keys (tenants `demo` and `local`), then
  * read back over HTTP once indexed — by id (unicode, `/` and `%` in the id), and searched by type,
  * tenant, time window, limit, newest first. Bad parameters answer 400 naming the parameter,
- * unknown ids and paths 404, other methods 405. With `--backend emulators` the routes are absent.
+ * unknown ids and paths 404, other methods 405. That `--backend emulators` has no read API is
+ * checked in dev-emulators.opensearch.test.ts, which runs a real node.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -351,22 +352,4 @@ describe("spillway dev read API (memory backends)", () => {
     // The collector's own routes are untouched.
     expect((await get("/healthz")).body).toEqual({ ok: true })
   })
-})
-
-describe("spillway dev --backend emulators: no read API", () => {
-  let run: Run | undefined
-  afterAll(() => stop(run), 60_000)
-
-  it("does not print it and answers 404 under /local", async () => {
-    run = start(["--backend", "emulators", "--port", "0", "--no-demo"])
-    const [, collector] = await waitFor(run, /collector listening on (http:\/\/\S+)/, 60_000)
-    expect(run.output()).toContain("kinesalite")
-    expect(run.output()).not.toContain("read API")
-    const origin = new URL(collector!).origin
-    for (const path of ["/local/search?limit=5", "/local/documents/anything"]) {
-      const response = await fetch(`${origin}${path}`)
-      expect(response.status, path).toBe(404)
-      expect(await response.json()).toMatchObject({ error: { code: "NotFound" } })
-    }
-  }, 90_000)
 })

@@ -149,7 +149,12 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
             { method: "POST", path: "/_bulk", bulkBody: group.map((line) => line.text).join("") },
             { maxRetries: 0 }
           )
-          signal.addEventListener("abort", () => pending.abort())
+          // A block, not `() => pending.abort()`: `abort()` returns the request, a thenable, and
+          // Node rethrows the rejection of a thenable an abort listener returns (RequestAbortedError
+          // on every interrupted write, crashing the process).
+          signal.addEventListener("abort", () => {
+            pending.abort()
+          })
           return pending
         },
         catch: fromClient
@@ -218,7 +223,9 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
                 },
                 { maxRetries: 0 }
               )
-              signal.addEventListener("abort", () => pending.abort())
+              signal.addEventListener("abort", () => {
+                pending.abort()
+              })
               return pending
             },
             catch: (error) => {

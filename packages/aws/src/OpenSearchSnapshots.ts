@@ -107,7 +107,9 @@ const request = (
           },
           { maxRetries: 0, requestTimeout: 600_000 }
         )
-        signal.addEventListener("abort", () => pending.abort())
+        signal.addEventListener("abort", () => {
+          pending.abort()
+        })
         return pending
       },
       catch: (error) => errorOf(error, context)

@@ -1,7 +1,16 @@
 /**
  * The pipeline of `spillway dev --backend emulators`: the AWS layers against kinesalite and fauxqs
- * started in-process (`Emulators.start`), so the collector and redriver go through the real SDK
- * calls, errors and limits. The index stays `MemoryIndex` (no OpenSearch emulator exists).
+ * started in-process (`Emulators.start`) and a real OpenSearch node, so the collector, the redriver
+ * and the processor's writes go through the real SDK and `_bulk` calls, errors and limits.
+ *
+ * The index is OpenSearch itself, through `OpenSearchSink`: daily indices `<alias>-yyyy.MM.dd`
+ * behind the alias (`spillway-dev` by default), its index template put before the first write,
+ * no replicas (one node). The node is either started for the pipeline's scope
+ * (`OpenSearchNode.start`: OpenSearch 2.19.6 fetched once through Maven into a cache, run on Java
+ * 17 on 127.0.0.1, stopped when the scope closes) or an existing one given by URL (plain HTTP,
+ * unsigned; checked to answer before anything else starts). What the summary and the drain read
+ * back from it goes through `IndexReader.fromOpenSearch`: searches on the alias, kept to the
+ * documents this run wrote.
  *
  * Lambda's mappings are emulated:
  * - processor: the same Kinesis event source mapping emulation as memory mode
@@ -9,7 +18,8 @@
  *   error, partial batch response, 3 retries), polling kinesalite through `KinesisShardSource`
  *   (GetShardIterator + GetRecords). A batch it gives up on becomes an `OnFailureRecord` in an SQS
  *   on-failure queue on fauxqs (`SqsFailureDestination`), as the deployed mapping writes it, so a
- *   poison record costs one record, not its shard;
+ *   poison record (one OpenSearch refuses, such as a string in a field mapped as a number) costs
+ *   one record, not its shard;
  * - redriver: receive (10) → `Redrive.redrive` → delete what was stored or re-parked; failed
  *   messages stay and come back after the visibility timeout, as with the SQS mapping.
  *
@@ -20,15 +30,19 @@
  *
  * Idle (for the drain): every shard's checkpoint is at the shard's tip as Kinesis reports it now
  * (read ahead by `KinesisShardSource.shardTips`), for the processor and the backup alike, no batch
- * is being processed, and the fallback queue holds no message (visible, in flight or delayed). The
- * backup may still buffer records then: `backup.flush` delivers them.
+ * is being processed, and the fallback queue holds no message (visible, in flight or delayed). A
+ * processed batch is in OpenSearch (acknowledged by `_bulk`), searchable after the next refresh.
+ * The backup may still buffer records then: `backup.flush` delivers them.
  */
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs"
 import {
   FirehoseArchive,
+  IndexLayout,
   KinesisClient,
   KinesisRecordStream,
   KinesisShardSource,
+  OpenSearchClient,
+  OpenSearchSink,
   S3Client,
   SqsClient,
   SqsFailureDestination,
@@ -44,9 +58,11 @@ import {
   RecordStream,
   Redrive
 } from "@spillway/core"
-import { Emulators } from "@spillway/emulators"
-import { FirehoseDelivery, KinesisEventSource, MemoryIndex, MemoryPipeline } from "@spillway/memory"
-import { Effect, Layer, type Scope } from "effect"
+import { Emulators, OpenSearchNode } from "@spillway/emulators"
+import { FirehoseDelivery, KinesisEventSource, MemoryPipeline } from "@spillway/memory"
+import { Clock, Effect, Layer, type Scope } from "effect"
+import type { ChildProcessSpawner } from "effect/process"
+import * as IndexReader from "./IndexReader.js"
 
 export interface Options {
   readonly emulators?: Emulators.Options
@@ -57,6 +73,33 @@ export interface Options {
   readonly processor?: Partial<Omit<KinesisEventSource.Config, "onFailure">>
   /** The collector's keys. @default `MemoryPipeline.defaultApiKeys` */
   readonly apiKeys?: ReadonlyArray<{ readonly tenant: string; readonly key: string }>
+  /** The OpenSearch the processor writes to. @default a node started for the pipeline, alias `spillway-dev` */
+  readonly opensearch?: OpenSearchOptions
+}
+
+export interface OpenSearchOptions {
+  /**
+   * An existing node's URL (plain HTTP, unsigned requests). Absent: a node is started with
+   * `OpenSearchNode.start` and stopped when the pipeline's scope closes.
+   */
+  readonly url?: string | undefined
+  /** Options of the node started when `url` is absent. */
+  readonly node?: OpenSearchNode.Options
+  /** The alias the daily indices `<alias>-yyyy.MM.dd` join. @default "spillway-dev" */
+  readonly alias?: string | undefined
+}
+
+export const defaultAlias = "spillway-dev"
+
+/** The OpenSearch the pipeline indexes into. */
+export interface OpenSearch {
+  /** `http://127.0.0.1:<port>`, no trailing slash. */
+  readonly url: string
+  /** The engine's version, as the node reports it. */
+  readonly version: string
+  readonly alias: string
+  /** Whether the node was started for this pipeline (and stops with it). */
+  readonly started: boolean
 }
 
 export interface QueueStats {
@@ -78,7 +121,9 @@ export interface Pipeline {
   readonly emulators: Emulators.Running
   readonly stream: RecordStream.Service
   readonly queue: FallbackQueue.Service & { readonly stats: Effect.Effect<QueueStats> }
-  readonly index: MemoryIndex.Handle
+  readonly opensearch: OpenSearch
+  /** Reads back what this pipeline wrote to OpenSearch (count, ids). */
+  readonly indexed: IndexReader.IndexReader
   readonly processor: KinesisEventSource.EventSource
   /** The fauxqs queue receiving an `OnFailureRecord` (JSON body) for every batch the processor discarded. */
   readonly failureQueueUrl: string
@@ -91,6 +136,18 @@ export interface Pipeline {
 
 const pollInterval = "1 second"
 
+/** The node given by URL, or one started for the scope (and stopped when it closes). */
+const openSearchNode = (
+  options: OpenSearchOptions
+): Effect.Effect<
+  { readonly url: string; readonly started: boolean },
+  Emulators.EmulatorError,
+  Scope.Scope | ChildProcessSpawner.ChildProcessSpawner
+> =>
+  options.url === undefined
+    ? Effect.map(OpenSearchNode.start(options.node), (node) => ({ url: node.url, started: true }))
+    : Effect.succeed({ url: options.url.replace(/\/+$/, ""), started: false })
+
 export const make = (
   options: Options = {}
 ): Effect.Effect<
@@ -99,9 +156,36 @@ export const make = (
   | FallbackQueue.FallbackQueueError
   | KinesisEventSource.InvalidConfig
   | FirehoseDelivery.InvalidConfig,
-  Scope.Scope
+  Scope.Scope | ChildProcessSpawner.ChildProcessSpawner
 > =>
   Effect.gen(function* () {
+    // The alias first: a name OpenSearch would refuse is an input error, found before anything starts.
+    const alias = options.opensearch?.alias ?? defaultAlias
+    const layout = yield* Effect.try({
+      try: () => IndexLayout.make({ alias, replicas: 0 }),
+      catch: (cause) =>
+        new Emulators.EmulatorError({
+          message: cause instanceof Error ? cause.message : String(cause),
+          cause
+        })
+    })
+    const node = yield* openSearchNode(options.opensearch ?? {})
+    const client = yield* OpenSearchClient.make({ node: node.url, region: Emulators.region, auth: "none" })
+    const version = yield* Effect.tryPromise({
+      try: () => client.info(),
+      catch: (cause) =>
+        new Emulators.EmulatorError({
+          message: `OpenSearch at ${node.url} does not answer: ${cause instanceof Error ? cause.message : String(cause)}${
+            node.started ? "" : " (is it running, on plain HTTP without the security plugin?)"
+          }`,
+          cause
+        })
+    }).pipe(Effect.map((answer) => String(answer.body.version?.number ?? "unknown")))
+    const since = yield* Clock.currentTimeMillis
+    const sink = yield* OpenSearchSink.make({ layout }).pipe(
+      Effect.provideService(OpenSearchClient.OpenSearchClient, client)
+    )
+
     const emulators = yield* Emulators.start(options.emulators)
     const kinesis = yield* KinesisClient.make(emulators.kinesis)
     const sqs = yield* SqsClient.make(emulators.sqs)
@@ -113,7 +197,6 @@ export const make = (
       queueUrl: emulators.queueUrl,
       queueArn: emulators.queueArn
     }).pipe(Effect.provideService(SqsClient.SqsClient, sqs))
-    const index = yield* MemoryIndex.make()
     const cache = DedupCache.make({ capacity: 1_000_000 })
 
     const queueStats = Effect.tryPromise(() =>
@@ -147,9 +230,8 @@ export const make = (
     const layers: Layers = {
       collector: Layer.mergeAll(ApiKeys.layer(keys), streamLayer, queueLayer),
       redriver: Layer.merge(streamLayer, queueLayer),
-      // The index stays in memory: no OpenSearch runs here.
       processor: Layer.merge(
-        Layer.succeed(DocumentSink.DocumentSink, index.sink),
+        Layer.succeed(DocumentSink.DocumentSink, sink),
         Layer.succeed(DedupCache.DedupCache, cache)
       )
     }
@@ -230,7 +312,8 @@ export const make = (
       emulators,
       stream: awsStream,
       queue: { ...awsQueue, stats: queueStats },
-      index,
+      opensearch: { url: node.url, version, alias, started: node.started },
+      indexed: IndexReader.fromOpenSearch(client, { alias, since }),
       processor,
       failureQueueUrl,
       archive,

@@ -1,7 +1,8 @@
 /**
  * `spillway dev`: the whole pipeline on in-memory backends (or, with `backend: "emulators"`, on
- * the AWS layers against in-process Kinesis and SQS emulators: `EmulatorPipeline`), in real time,
- * behind the collector's real HTTP contract — the local stand-in for the deployed system.
+ * the AWS layers against in-process Kinesis, SQS and S3 emulators and a real OpenSearch node:
+ * `EmulatorPipeline`), in real time, behind the collector's real HTTP contract — the local
+ * stand-in for the deployed system.
  *
  * Guarantees on the way out (Ctrl-C, SIGTERM, or the end of a `--records` run): the collector
  * stops taking requests first (requests in progress are answered), the demo generator stops, and
@@ -9,30 +10,42 @@
  * end of a `--records` run, which promises to wait until every record is indexed, waits as long
  * as the index keeps growing and gives up only after `drainTimeout` without progress (the demo
  * traffic can outrun the processor, so the backlog at the end is not bounded by a fixed time).
- * The summary's `lost` counts accepted ids that did not reach the index.
+ * The summary's `lost` counts accepted ids that did not reach the index, looked up one by one in
+ * the index itself (`IndexReader`: the memory index, or OpenSearch).
  *
  * On memory backends the collector's port also serves the read API (`ReadApi`, under `/local`):
  * what the records became in the index. It has no authentication, so it exists only here, in a
  * local run on memory backends.
  */
+import { OpenSearchNode } from "@spillway/emulators"
 import { MemoryPipeline } from "@spillway/memory"
 import { Clock, Console, Duration, Effect, Exit, Fiber, type Layer, Result, Schema, Scope } from "effect"
 import type { HttpClient, HttpServerError } from "effect/http"
+import type { ChildProcessSpawner } from "effect/process"
 import * as LocalCollector from "../collector/http.js"
 import * as CollectorServer from "../collector/server.js"
 import * as DemoTraffic from "./DemoTraffic.js"
 import * as EmulatorPipeline from "./EmulatorPipeline.js"
+import * as IndexReader from "./IndexReader.js"
 import * as Ledger from "./Ledger.js"
 import * as LiveView from "./LiveView.js"
 import * as ReadApi from "./ReadApi.js"
 import * as Summary from "./Summary.js"
 
-/** `memory`: every AWS service in memory; `emulators`: the AWS layers against in-process kinesalite and fauxqs. */
+/** `memory`: every AWS service in memory; `emulators`: the AWS layers against in-process kinesalite and fauxqs, and a real OpenSearch. */
 export type Backend = "memory" | "emulators"
 
 export interface Config {
   /** @default "memory" */
   readonly backend?: Backend
+  /**
+   * With `backend: "emulators"`: the OpenSearch to index into (an existing node's URL, else one is
+   * started for the run) and the alias. @default a node started for the run, alias `spillway-dev`
+   */
+  readonly opensearch?: {
+    readonly url?: string | undefined
+    readonly alias?: string | undefined
+  }
   /** 0 picks a free port. */
   readonly port: number
   /** @default "127.0.0.1" */
@@ -68,7 +81,11 @@ const demoKey = MemoryPipeline.defaultApiKeys[0]
 
 export const run = (
   config: Config
-): Effect.Effect<Summary.Summary, HttpServerError.ServeError | BackendError, HttpClient.HttpClient> =>
+): Effect.Effect<
+  Summary.Summary,
+  HttpServerError.ServeError | BackendError,
+  HttpClient.HttpClient | ChildProcessSpawner.ChildProcessSpawner
+> =>
   Effect.scoped(
     Effect.gen(function* () {
       const keys = [
@@ -76,13 +93,7 @@ export const run = (
         ...(config.apiKey === undefined ? [] : [{ tenant: "local", key: config.apiKey }])
       ]
       const pipeline: Running =
-        config.backend === "emulators"
-          ? yield* EmulatorPipeline.make({ apiKeys: keys }).pipe(
-              Effect.mapError(
-                (e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })
-              )
-            )
-          : yield* memoryPipeline(keys)
+        config.backend === "emulators" ? yield* emulatorPipeline(config, keys) : yield* memoryPipeline(keys)
       const startedAt = yield* Clock.currentTimeMillis
       const ledger = Ledger.make()
       const serverScope = yield* Scope.make()
@@ -105,7 +116,7 @@ export const run = (
       const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
       const readApi =
         pipeline.readApi === undefined ? undefined : `${listening.url}${ReadApi.searchPath}?limit=5`
-      yield* Console.log(yield* banner(config, endpoint, readApi, rate))
+      yield* Console.log(yield* banner(config, endpoint, readApi, rate, pipeline.opensearch))
 
       const traffic = config.demo
         ? DemoTraffic.make({ url: endpoint, apiKey: demoKey.key, rate, records: config.records })
@@ -164,9 +175,21 @@ type Running = Summary.Observed & {
   readonly isIdle: Effect.Effect<boolean>
   /** Served on the collector's port on memory backends only: it answers without a key. */
   readonly readApi?: ReadApi.ReadApi
+  /** The OpenSearch the emulators backend indexes into. */
+  readonly opensearch?: EmulatorPipeline.OpenSearch
 }
 
-const banner = (config: Config, endpoint: string, readApi: string | undefined, rate: number | undefined) =>
+/** A search over the alias, ready to paste. */
+const searchExample = (opensearch: Pick<EmulatorPipeline.OpenSearch, "url" | "alias">): string =>
+  `curl -s '${opensearch.url}/${opensearch.alias}/_search?q=type:cpu&size=5&pretty'`
+
+const banner = (
+  config: Config,
+  endpoint: string,
+  readApi: string | undefined,
+  rate: number | undefined,
+  opensearch: EmulatorPipeline.OpenSearch | undefined
+) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const example = JSON.stringify([
       { id: "hello-1", type: "cpu", timestamp: new Date(now).toISOString(), payload: { value: 42 } }
@@ -178,12 +201,18 @@ const banner = (config: Config, endpoint: string, readApi: string | undefined, r
         }`
     return [
       config.backend === "emulators"
-        ? "spillway dev: the pipeline on the AWS layers against in-process kinesalite (Kinesis) and fauxqs (SQS, S3 backup); Lambda mappings and Firehose emulated, OpenSearch in memory; in real time"
+        ? `spillway dev: the pipeline on the AWS layers against in-process kinesalite (Kinesis) and fauxqs (SQS, S3 backup), indexing into OpenSearch ${opensearch?.version ?? ""}; Lambda mappings and Firehose emulated; in real time`
         : "spillway dev: the pipeline in memory (Kinesis, SQS, Lambda mappings, OpenSearch), in real time",
       `collector listening on ${endpoint}`,
       ...(readApi === undefined
         ? []
         : [`read API  ${readApi} (local only, no key; ${ReadApi.documentsPath}/{id} for one document)`]),
+      ...(opensearch === undefined
+        ? []
+        : [
+            `opensearch ${opensearch.url} (${opensearch.started ? "started for this run, stopped at exit" : "given by --opensearch-url"}), alias ${opensearch.alias} over daily indices ${opensearch.alias}-yyyy.MM.dd`,
+            `search    ${searchExample(opensearch)}`
+          ]),
       `api key   ${demoKey.key} (tenant ${demoKey.tenant})${config.apiKey === undefined ? "" : ", and your key (tenant local)"}`,
       `demo      ${traffic}`,
       "try:",
@@ -203,7 +232,30 @@ const memoryPipeline = (keys: ReadonlyArray<{ readonly tenant: string; readonly 
     const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
     const backup =
       pipeline.backup ?? (yield* Effect.die(new Error("the local pipeline was made without its backup")))
-    return { ...pipeline, backup, readApi: ReadApi.make(pipeline.index) } satisfies Running
+    return {
+      ...pipeline,
+      backup,
+      indexed: IndexReader.fromMemory(pipeline.index),
+      readApi: ReadApi.make(pipeline.index)
+    } satisfies Running
+  })
+
+/** The emulators backend, telling first what takes time: a first start fetches OpenSearch. */
+const emulatorPipeline = (
+  config: Config,
+  keys: ReadonlyArray<{ readonly tenant: string; readonly key: string }>
+) =>
+  Effect.gen(function* () {
+    const url = config.opensearch?.url
+    yield* Console.log(
+      url === undefined
+        ? `starting OpenSearch … (the first start fetches it through Maven, about 55 MB, into ${OpenSearchNode.cacheDir()}; later starts take seconds)`
+        : `using OpenSearch at ${url}`
+    )
+    return yield* EmulatorPipeline.make({
+      apiKeys: keys,
+      opensearch: { url, alias: config.opensearch?.alias }
+    }).pipe(Effect.mapError((e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })))
   })
 
 /** Waits for the fiber to end, at most `limit`. */
@@ -220,14 +272,16 @@ const awaitFiber = <A, E>(fiber: Fiber.Fiber<A, E>, limit: Duration.Duration) =>
  * ran out; with `whileIndexing`, the limit counts from the last time the index grew.
  */
 const waitUntilIdle = (
-  pipeline: Pick<Running, "isIdle" | "index">,
+  pipeline: Pick<Running, "isIdle" | "indexed">,
   limit: Duration.Duration,
   whileIndexing: boolean
 ) =>
   Effect.gen(function* () {
-    const indexed = Effect.map(pipeline.index.documents, (documents) => documents.length)
+    let lastIndexed = 0
+    // An unanswered count is no progress: the deadline stays.
+    const indexed = pipeline.indexed.count.pipe(Effect.orElseSucceed(() => lastIndexed))
     let deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(limit)
-    let lastIndexed = yield* indexed
+    lastIndexed = yield* indexed
     let idleInARow = 0
     while (idleInARow < 2) {
       const now = yield* Clock.currentTimeMillis

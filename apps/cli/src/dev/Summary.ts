@@ -4,7 +4,10 @@
  *
  * "Lost" is strict: a record the collector accepted (answered 202 for) whose id is not in the index.
  * Records the processor gave up on sit in the on-failure destination and can be replayed, but they
- * are not indexed, so they count as lost here too — a local run should index everything.
+ * are not indexed, so they count as lost here too — a local run should index everything. Every
+ * accepted id is looked up in the index (`IndexReader.holding`: the memory index, or searches by
+ * id on OpenSearch), so "0 lost" is a check of ids, not of a count; an index that cannot be read
+ * counts every id as lost, with the reason.
  *
  * The backup is checked the same way, by reading the archive back: every accepted id must be in
  * one of its objects (after the drain flushed Firehose's buffer). An id missing there is counted
@@ -13,6 +16,7 @@
 import { Archive, Metrics } from "@spillway/core"
 import { Effect, Metric, Result } from "effect"
 import type * as DemoTraffic from "./DemoTraffic.js"
+import type { IndexReader } from "./IndexReader.js"
 import type { Ledger } from "./Ledger.js"
 
 export interface Summary {
@@ -29,8 +33,10 @@ export interface Summary {
   readonly indexed: number
   readonly duplicatesSkipped: number
   readonly onFailure: number
-  /** Accepted ids not in the index. */
+  /** Accepted ids not in the index (all of them when it could not be read). */
   readonly lost: number
+  /** Why the index could not be read back, when it could not. */
+  readonly indexError: string | undefined
   /** Accepted ids found in the backup archive. */
   readonly archived: number
   /** Objects in the backup archive, and the archive's location. */
@@ -47,7 +53,8 @@ export interface Summary {
 
 /** What the summary and the live view read from a pipeline, whichever its backend. */
 export interface Observed {
-  readonly index: { readonly documents: Effect.Effect<ReadonlyArray<{ readonly id: string }>> }
+  /** What the index holds, read back from it. */
+  readonly indexed: IndexReader
   readonly processor: { readonly counters: Effect.Effect<{ readonly recordsDiscarded: number }> }
   readonly queue: { readonly stats: Effect.Effect<{ readonly total: number }> }
   /** The Firehose backup of the stream, and the archive it fills. */
@@ -74,9 +81,8 @@ export const compute = (
   Effect.gen(function* () {
     const figures = yield* ledger.figures
     const ids = yield* ledger.acceptedIds
-    const documents = new Set((yield* pipeline.index.documents).map((d) => d.id))
-    let indexed = 0
-    for (const id of ids) if (documents.has(id)) indexed++
+    const found = yield* Effect.result(pipeline.indexed.holding(ids))
+    const indexed = Result.isSuccess(found) ? found.success.size : 0
     const backup = yield* Effect.result(
       Archive.readEnvelopes(archiveRange).pipe(Effect.provideService(Archive.Archive, pipeline.archive))
     )
@@ -96,6 +102,7 @@ export const compute = (
       duplicatesSkipped: (yield* Metric.value(Metrics.duplicatesSkipped)).count,
       onFailure: (yield* pipeline.processor.counters).recordsDiscarded,
       lost: ids.size - indexed,
+      indexError: Result.isFailure(found) ? found.failure.message : undefined,
       archived,
       archiveObjects: Result.isSuccess(backup) ? backup.success.objects : 0,
       archiveBucket: pipeline.archive.bucket,
@@ -122,7 +129,14 @@ export const format = (s: Summary): string => {
     row("indexed", s.indexed),
     row("duplicates skipped", s.duplicatesSkipped),
     row("on-failure", s.onFailure),
-    row("lost", s.lost, s.drained ? "" : "pipeline not drained in time"),
+    row(
+      "lost",
+      s.lost,
+      [
+        ...(s.indexError === undefined ? [] : [`the index could not be read: ${s.indexError}`]),
+        ...(s.drained ? [] : ["pipeline not drained in time"])
+      ].join("; ")
+    ),
     row(
       "backed up",
       s.archived,

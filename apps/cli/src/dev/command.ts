@@ -2,9 +2,11 @@
  * The `spillway dev` command line: options, their checks, and the exit code (non-zero when an
  * accepted record did not reach the index or the backup archive).
  */
+import { IndexLayout } from "@spillway/aws"
 import { Duration, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as CollectorHttp from "../collector/http.js"
+import * as EmulatorPipeline from "./EmulatorPipeline.js"
 import * as LocalPipeline from "./LocalPipeline.js"
 
 /** Options that are valid one by one but not together. */
@@ -83,13 +85,76 @@ const allowOrigin = Flag.String("allow-origin").pipe(
 const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(
   Flag.withDefault("memory" as const),
   Flag.withDescription(
-    "memory (default): every AWS service in memory, with a local read API under /local on the collector's port; emulators: the AWS layers against kinesalite and fauxqs, started in-process"
+    "memory (default): every AWS service in memory, with a local read API under /local on the collector's port; emulators: the AWS layers against kinesalite and fauxqs, started in-process, indexing into a real OpenSearch node (started for the run unless --opensearch-url is given)"
+  )
+)
+
+/**
+ * The node's root URL, as `http://host:port`: dev sends plain, unsigned requests without
+ * credentials, which a node with the security plugin (HTTPS, users) would refuse.
+ */
+export const parseOpenSearchUrl = (input: string): string => {
+  // Thrown messages complete the command line's "Expected: …".
+  const example = "such as http://127.0.0.1:9200"
+  let url: URL
+  try {
+    url = new URL(input)
+  } catch {
+    throw new Error(`an http:// URL ${example}`)
+  }
+  if (url.protocol !== "http:") {
+    throw new Error(
+      `a plain http:// URL ${example}: dev sends unsigned requests without credentials, which a node with the security plugin (https) refuses`
+    )
+  }
+  if (
+    url.username !== "" ||
+    url.password !== "" ||
+    url.search !== "" ||
+    url.hash !== "" ||
+    url.pathname !== "/"
+  ) {
+    throw new Error(`the node's root URL ${example}, without credentials, path or query`)
+  }
+  return url.origin
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+const opensearchUrl = Flag.String("opensearch-url").pipe(
+  Flag.mapTryCatch(parseOpenSearchUrl, errorMessage),
+  Flag.optional,
+  Flag.withDescription(
+    "With --backend emulators: index into this existing OpenSearch node (plain HTTP, unsigned, e.g. http://127.0.0.1:9200) instead of starting one for the run"
+  )
+)
+
+const opensearchIndex = Flag.String("opensearch-index").pipe(
+  Flag.mapTryCatch(
+    (alias) => IndexLayout.make({ alias }).alias,
+    (error) => `a valid index name (${errorMessage(error)})`
+  ),
+  Flag.optional,
+  Flag.withDescription(
+    `With --backend emulators: the alias documents are indexed behind, over daily indices <alias>-yyyy.MM.dd (default ${EmulatorPipeline.defaultAlias})`
   )
 )
 
 export const devCommand = Command.make(
   "dev",
-  { port, apiKey, noDemo, rate, records, maxBodyBytes, drainTimeout, allowOrigin, backend },
+  {
+    port,
+    apiKey,
+    noDemo,
+    rate,
+    records,
+    maxBodyBytes,
+    drainTimeout,
+    allowOrigin,
+    backend,
+    opensearchUrl,
+    opensearchIndex
+  },
   (options) =>
     Effect.gen(function* () {
       if (options.noDemo && Option.isSome(options.records)) {
@@ -97,8 +162,23 @@ export const devCommand = Command.make(
           message: "--records counts demo records: it cannot go with --no-demo"
         })
       }
+      if (options.backend !== "emulators") {
+        const given = [
+          ...(Option.isSome(options.opensearchUrl) ? ["--opensearch-url"] : []),
+          ...(Option.isSome(options.opensearchIndex) ? ["--opensearch-index"] : [])
+        ]
+        if (given.length > 0) {
+          return yield* new UsageError({
+            message: `${given.join(" and ")} ${given.length === 1 ? "goes" : "go"} with --backend emulators only: the ${options.backend} backend keeps its index in memory`
+          })
+        }
+      }
       yield* LocalPipeline.run({
         backend: options.backend,
+        opensearch: {
+          url: Option.getOrUndefined(options.opensearchUrl),
+          alias: Option.getOrUndefined(options.opensearchIndex)
+        },
         port: options.port,
         apiKey: Option.getOrUndefined(options.apiKey),
         demo: !options.noDemo,
@@ -117,6 +197,6 @@ export const devCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Run the whole pipeline locally in memory, with the collector on HTTP and demo traffic, and a live view"
+    "Run the whole pipeline locally (in memory, or on emulators and a real OpenSearch), with the collector on HTTP, demo traffic and a live view"
   )
 )

@@ -5,9 +5,9 @@
  */
 import { gzipSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { CollectorHttp, Telemetry } from "@spillway/core"
+import { ApiKeys, CollectorHttp, Telemetry } from "@spillway/core"
 import { MemoryPipeline } from "@spillway/memory"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import * as CollectorServer from "../src/collector/server.js"
 import { apiKey, record, records, request, settle, whileClockRuns } from "./harness.js"
 
@@ -332,6 +332,40 @@ describe("collector HTTP server", () => {
         rejected: [],
         unavailable: []
       })
+    })
+  )
+})
+
+describe("collector HTTP server: a key store that cannot be read", () => {
+  it.live("relays the contract's 503 with Retry-After and its JSON error body", () =>
+    Effect.gen(function* () {
+      const pipeline = yield* MemoryPipeline.make()
+      const unreadableKeys = Layer.succeed(
+        ApiKeys.ApiKeys,
+        ApiKeys.ApiKeys.of({
+          authorize: () =>
+            Effect.fail(new ApiKeys.KeyStoreUnavailable({ reason: "Unavailable", message: "no answer" }))
+        })
+      )
+      // The pipeline's stream and queue, with a key store that cannot be read in place of its keys.
+      const server = yield* CollectorServer.serve(
+        { port: 0, retryAfterSeconds: 7 },
+        Layer.merge(pipeline.layers.collector, unreadableKeys)
+      )
+      const response = yield* Effect.promise(() =>
+        fetch(`${server.url}${CollectorHttp.telemetryPath}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-api-key": apiKey },
+          body: JSON.stringify([record("while-the-store-is-down")])
+        })
+      )
+      expect(response.status).toBe(503)
+      expect(response.headers.get("retry-after")).toBe("7")
+      expect(response.headers.get("content-type")).toContain("application/json")
+      expect(yield* Effect.promise(() => response.json())).toMatchObject({
+        error: { code: "KeyStoreUnavailable", message: expect.stringContaining("again in 7 s") }
+      })
+      expect(yield* pipeline.stream.recordCount).toBe(0)
     })
   )
 })

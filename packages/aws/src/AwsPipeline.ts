@@ -16,8 +16,9 @@
  * fails at start, naming the variable, when one is missing or malformed; no AWS call is made
  * while building unless the configuration asks for one (`STREAM_NAME` is resolved to its ARN).
  * The dedup cache lives as long as the function's execution environment, so a warm processor
- * skips ids it wrote in earlier invocations. Where API keys come from (Secrets Manager or SSM)
- * is the collector's own choice: it passes its `ApiKeys` layer.
+ * skips ids it wrote in earlier invocations. The collector takes its `ApiKeys` layer as an
+ * argument (`collector`); `collectorFromConfig` passes the key store read from Secrets Manager or
+ * SSM as `API_KEYS_SOURCE` says (`ApiKeyStore.layerConfig`, which reads nothing while building).
  */
 import {
   type ApiKeys,
@@ -28,6 +29,7 @@ import {
   type RecordStream
 } from "@spillway/core"
 import { type Config, Layer } from "effect"
+import * as ApiKeyStore from "./ApiKeyStore.js"
 import * as FirehoseArchive from "./FirehoseArchive.js"
 import * as KinesisClient from "./KinesisClient.js"
 import * as KinesisRecordStream from "./KinesisRecordStream.js"
@@ -66,6 +68,18 @@ export const collector = <E, R>(
   E | Config.ConfigError | RecordStream.RecordStreamError | FallbackQueue.FallbackQueueError,
   R
 > => Layer.mergeAll(apiKeys, stream, fallbackQueue)
+
+/**
+ * The API keys from Secrets Manager or SSM, cached (`API_KEYS_SOURCE`, `API_KEYS_SECRET_ID` or
+ * `API_KEYS_PARAMETER_NAME`, `API_KEYS_TTL_SECONDS`, `API_KEYS_MAX_STALE_SECONDS`).
+ */
+export const apiKeys: Layer.Layer<ApiKeys.ApiKeys, Config.ConfigError> = ApiKeyStore.layerConfig()
+
+/** The collector with the key store `apiKeys` reads from the environment. */
+export const collectorFromConfig: Layer.Layer<
+  ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue,
+  Config.ConfigError | RecordStream.RecordStreamError | FallbackQueue.FallbackQueueError
+> = collector(apiKeys)
 
 /** The redriver: puts what the fallback queue holds back into the stream. */
 export const redriver: Layer.Layer<

@@ -52,7 +52,7 @@ export interface ClientOptions {
 }
 
 /** The SDK service ids Spillway uses, as they appear in `AWS_ENDPOINT_URL_<SERVICE>`. */
-export type ServiceId = "KINESIS" | "SQS" | "S3" | "FIREHOSE"
+export type ServiceId = "KINESIS" | "SQS" | "S3" | "FIREHOSE" | "SECRETS_MANAGER" | "SSM"
 
 /**
  * A configuration error for `Config.mapEffect`, worded `Invalid data at <variable>: <message>`.

@@ -5,6 +5,7 @@
  * the name of a missing or malformed variable). `ClientConfig` says how SDK retries and the core
  * `Schedules` divide the work.
  */
+export * as ApiKeyStore from "./ApiKeyStore.js"
 export * as AwsPipeline from "./AwsPipeline.js"
 export * as ClientConfig from "./ClientConfig.js"
 export * as FirehoseArchive from "./FirehoseArchive.js"
@@ -18,6 +19,8 @@ export * as OpenSearchClient from "./OpenSearchClient.js"
 export * as OpenSearchSink from "./OpenSearchSink.js"
 export * as OpenSearchSnapshots from "./OpenSearchSnapshots.js"
 export * as S3Client from "./S3Client.js"
+export * as SecretsManagerClient from "./SecretsManagerClient.js"
 export * as SqsClient from "./SqsClient.js"
 export * as SqsFailureDestination from "./SqsFailureDestination.js"
 export * as SqsFallbackQueue from "./SqsFallbackQueue.js"
+export * as SsmClient from "./SsmClient.js"

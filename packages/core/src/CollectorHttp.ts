@@ -16,7 +16,8 @@
  *   404 unknown path             405 wrong method (with `Allow`)
  *   413 body over the limit, raw or decompressed (zip bombs)
  *   415 content type other than JSON, or a content coding other than gzip
- *   503 + Retry-After: neither the stream nor the fallback queue took any record
+ *   503 + Retry-After: neither the stream nor the fallback queue took any record, or the API
+ *       keys could not be read (`KeyStoreUnavailable`: the key was not judged, so never a 401)
  *   GET /healthz → 200 { ok: true }
  *
  * Guarantees:
@@ -104,6 +105,7 @@ export type ErrorCode =
   | "InvalidBody"
   | "NoValidRecords"
   | "Unavailable"
+  | "KeyStoreUnavailable"
   | "InternalError"
 
 export interface ErrorBody {
@@ -144,7 +146,7 @@ export interface Options {
   readonly maxBodyBytes?: number
   /** Largest body after gzip decompression, in bytes. @default defaultMaxDecodedBytes (10 MiB) */
   readonly maxDecodedBytes?: number
-  /** `Retry-After` of a 503, in seconds. @default 5 */
+  /** `Retry-After` of a 503 (no taker for the records, or the key store unreadable), in seconds. @default 5 */
   readonly retryAfterSeconds?: number
   /**
    * Origins browsers may send telemetry from: exact origins (`https://app.example.com`), an
@@ -305,7 +307,7 @@ const refuse = (
 const collectRequest = Effect.fn("CollectorHttp.collect")(
   function* (request: Request, headers: Readonly<Record<string, string>>, options: Options) {
     const authorized = yield* Effect.result((yield* ApiKeys.ApiKeys).authorize(headers["x-api-key"]))
-    if (Result.isFailure(authorized)) return unauthorized(authorized.failure)
+    if (Result.isFailure(authorized)) return refusedKey(authorized.failure, options)
     const body = yield* readJson(request, headers, options)
     const outcome = yield* Effect.result(Collect.collectFor(authorized.success, body, options.collect))
     if (Result.isFailure(outcome)) return error(400, "InvalidBody", outcome.failure.reason)
@@ -431,8 +433,21 @@ const answer = (result: Collect.CollectResult, options: Options): Response => {
   }
 }
 
-const unauthorized = (e: ApiKeys.Unauthorized): Response =>
-  error(401, e.reason === "MissingKey" ? "MissingApiKey" : "UnknownApiKey", e.message)
+/**
+ * 401 for a key judged and refused; 503 when it could not be judged. The store's reason (which may
+ * name a secret and an entry) is the store's to log, never sent to the client.
+ */
+const refusedKey = (e: ApiKeys.AuthorizeError, options: Options): Response => {
+  if (e._tag === "Unauthorized")
+    return error(401, e.reason === "MissingKey" ? "MissingApiKey" : "UnknownApiKey", e.message)
+  const retryAfter = options.retryAfterSeconds ?? 5
+  return error(
+    503,
+    "KeyStoreUnavailable",
+    `the collector cannot check API keys right now; nothing was read or accepted: send the request again in ${retryAfter} s`,
+    { "retry-after": String(retryAfter) }
+  )
+}
 
 const mib = (bytes: number) => (bytes % (1024 * 1024) === 0 ? ` (${bytes / (1024 * 1024)} MiB)` : "")
 

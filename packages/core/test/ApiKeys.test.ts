@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import type * as ApiKeysModule from "../src/ApiKeys.js"
-import { ApiKeys, hashKey, layer, layerPlain } from "../src/ApiKeys.js"
+import { ApiKeys, hashKey, KeyStoreUnavailable, layer, layerPlain, Unauthorized } from "../src/ApiKeys.js"
 
 describe("ApiKeys", () => {
   it.effect("maps a known key to its tenant", () =>
@@ -32,4 +32,25 @@ describe("ApiKeys", () => {
       expect(unknown).toStrictEqual(Exit.fail(expect.objectContaining({ reason: "UnknownKey" })))
     }).pipe(Effect.provide(layer([{ tenant: "acme", sha256: hashKey("k-acme") }])))
   )
+
+  it("tells a refused key (not retryable) from a store that could not be read (retryable), and both travel", () => {
+    const unknown = new Unauthorized({ reason: "UnknownKey" })
+    const unreadable = new KeyStoreUnavailable({
+      reason: "Unavailable",
+      message: "GetSecretValue: no answer"
+    })
+    expect(unknown.isRetryable).toBe(false)
+    expect(unreadable.isRetryable).toBe(true)
+    expect(unreadable.message).toBe("GetSecretValue: no answer")
+    // Schema errors: they serialize (CLI output, logs as JSON) and decode back to the same error.
+    const encoded = Schema.encodeSync(KeyStoreUnavailable)(unreadable)
+    expect(encoded).toEqual({
+      _tag: "KeyStoreUnavailable",
+      reason: "Unavailable",
+      message: "GetSecretValue: no answer"
+    })
+    const decoded = Schema.decodeUnknownSync(KeyStoreUnavailable)(encoded)
+    expect(decoded).toBeInstanceOf(KeyStoreUnavailable)
+    expect(decoded.isRetryable).toBe(true)
+  })
 })

@@ -23,11 +23,16 @@ const record = (id: string, extra: Record<string, unknown> = {}) => ({
   ...extra
 })
 
-/** A stream that stores every entry, a queue that is never needed, and keys that count their checks. */
-const setup = (options: CollectorHttp.Options = {}) => {
+/**
+ * A stream that stores every entry, a queue that is never needed, and keys that count their checks
+ * (the demo key, unless another key service is given).
+ */
+const setup = (
+  options: CollectorHttp.Options = {},
+  keys: ApiKeys.Service = ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }])
+) => {
   const stored: Array<Telemetry.TelemetryEnvelope> = []
   const checks = { count: 0 }
-  const keys = ApiKeys.make([{ tenant: "demo", sha256: ApiKeys.hashKey(apiKey) }])
   const stream = RecordStream.RecordStream.of({
     streamArn: "arn:aws:kinesis:eu-west-1:123456789012:stream/test",
     putRecords: (entries) =>
@@ -205,6 +210,73 @@ describe("CollectorHttp: the key is checked once per request", () => {
       const before = checks.count
       yield* Collect.collect(apiKey, [record("three")]).pipe(Effect.provideContext(context))
       expect(checks.count - before).toBe(1)
+    })
+  )
+})
+
+describe("CollectorHttp: a key store that cannot be read", () => {
+  const storeError = new ApiKeys.KeyStoreUnavailable({
+    reason: "Malformed",
+    message: "secret spillway/api-keys: entry 2 (tenant acme): sha256 must be 64 hex characters"
+  })
+  /** Judges no key: every check fails as a store that cannot be read does. */
+  const unreadableStore = ApiKeys.ApiKeys.of({ authorize: () => Effect.fail(storeError) })
+  /** A request whose body must not be read: the answer comes from the key check alone. */
+  const bodyNeverRead = (): CollectorHttp.Request => ({
+    ...post([record("never")]),
+    body: () => Effect.die(new Error("the body was read"))
+  })
+
+  it.effect("answers 503 with Retry-After and a JSON error, never 401, before reading the body", () =>
+    Effect.gen(function* () {
+      const { send, stored, checks } = setup({}, unreadableStore)
+      const response = yield* send(bodyNeverRead())
+      expect(response.status).toBe(503)
+      expect(response.headers["retry-after"]).toBe("5")
+      expect(response.headers["content-type"]).toBe("application/json; charset=utf-8")
+      expect(response.body).toEqual({
+        error: {
+          code: "KeyStoreUnavailable",
+          message:
+            "the collector cannot check API keys right now; nothing was read or accepted: send the request again in 5 s"
+        }
+      })
+      // The store's reason is for the logs: neither the secret nor the entry reaches the client.
+      expect(JSON.stringify(response.body)).not.toContain("spillway/api-keys")
+      expect(checks.count).toBe(1)
+      expect(stored).toHaveLength(0)
+    })
+  )
+
+  it.effect("takes Retry-After from the options and carries the CORS headers of an allowed origin", () =>
+    Effect.gen(function* () {
+      const { send } = setup(
+        { retryAfterSeconds: 30, allowedOrigins: ["https://app.example.com"] },
+        unreadableStore
+      )
+      const response = yield* send({
+        ...bodyNeverRead(),
+        headers: { ...post([]).headers, origin: "https://app.example.com" }
+      })
+      expect(response.status).toBe(503)
+      expect(response.headers).toMatchObject({
+        "retry-after": "30",
+        "access-control-allow-origin": "https://app.example.com",
+        "access-control-expose-headers": "retry-after"
+      })
+      expect(errorOf(response).message).toContain("send the request again in 30 s")
+    })
+  )
+
+  it.effect("the keyed stage entry point ends with the same typed, retryable error", () =>
+    Effect.gen(function* () {
+      const { context, stored } = setup({}, unreadableStore)
+      const error = yield* Effect.flip(
+        Collect.collect(apiKey, [record("one")]).pipe(Effect.provideContext(context))
+      )
+      expect(error).toBe(storeError)
+      expect(error._tag === "KeyStoreUnavailable" && error.isRetryable).toBe(true)
+      expect(stored).toHaveLength(0)
     })
   )
 })

@@ -94,7 +94,10 @@ export interface Pipeline {
   readonly collect: (
     apiKey: string | undefined,
     body: unknown
-  ) => Effect.Effect<Collect.CollectResult, ApiKeys.Unauthorized | Collect.InvalidBody>
+  ) => Effect.Effect<
+    Collect.CollectResult,
+    ApiKeys.Unauthorized | ApiKeys.KeyStoreUnavailable | Collect.InvalidBody
+  >
   /** Re-reads every batch the processor gave up on and processes it again. */
   readonly replayFailures: Effect.Effect<Replay.ReplayResult>
   /**

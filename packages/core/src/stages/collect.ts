@@ -10,10 +10,11 @@
  * The stage itself (`collectFor`) takes an `ApiKeys.Tenant`, which only `ApiKeys.authorize`
  * produces: it cannot run for a key nobody checked, and a caller that checked the key already
  * (the HTTP contract does, before reading the body) does not check it again. `collect` is the
- * same stage for callers holding the raw key: it authorizes once, then runs `collectFor`.
+ * same stage for callers holding the raw key: it authorizes once, then runs `collectFor`, and
+ * ends with `KeyStoreUnavailable` (retryable: nothing was collected) when the keys could not be read.
  */
 import { Clock, Effect, Metric, Result, Schema } from "effect"
-import { ApiKeys, type Tenant, type Unauthorized } from "../ApiKeys.js"
+import { ApiKeys, type KeyStoreUnavailable, type Tenant, type Unauthorized } from "../ApiKeys.js"
 import * as FallbackQueue from "../FallbackQueue.js"
 import * as Metrics from "../Metrics.js"
 import * as PartialRetry from "../PartialRetry.js"
@@ -75,7 +76,7 @@ export const collect = Effect.fn("collect")(function* (
   options: CollectOptions = {}
 ): Effect.fn.Return<
   CollectResult,
-  Unauthorized | InvalidBody,
+  Unauthorized | KeyStoreUnavailable | InvalidBody,
   ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue
 > {
   const tenant = yield* (yield* ApiKeys).authorize(apiKey)

@@ -1,5 +1,18 @@
 /**
- * @spillway/lambdas: the Lambda handlers (collector, redriver, processor). They are a few lines
- * each over the core stages and need the AWS layers, so they arrive with the AWS backends issue.
+ * @spillway/lambdas: the Lambda functions. Each deployable function is an entry file exporting
+ * `handler` (`collector.ts`, `redriver.ts`, `processor.ts`, `failure-reprocessor.ts`,
+ * `backup-replayer.ts`: `index.handler` once bundled), a few lines giving a function module
+ * (`functions/`) its `AwsPipeline` layer. A function module is `make(layer, options)`, so tests run
+ * the same handler over a memory pipeline's layer. `runtime/` is what they share: the managed
+ * runtime, event decoding, the deadline, partial batch responses, JSON logs and EMF metrics.
  */
-export {}
+export * as BackupReplayer from "./functions/BackupReplayer.js"
+export * as Collector from "./functions/Collector.js"
+export * as FailureReprocessor from "./functions/FailureReprocessor.js"
+export * as Processor from "./functions/Processor.js"
+export * as Redriver from "./functions/Redriver.js"
+export * as BatchResponse from "./runtime/BatchResponse.js"
+export * as Deadline from "./runtime/Deadline.js"
+export * as EmbeddedMetrics from "./runtime/EmbeddedMetrics.js"
+export * as JsonLog from "./runtime/JsonLog.js"
+export * as LambdaHandler from "./runtime/LambdaHandler.js"

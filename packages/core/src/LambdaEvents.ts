@@ -90,3 +90,59 @@ export type SqsEventRecord = typeof SqsEventRecord.Type
 
 export const SqsEvent = Schema.Struct({ Records: Schema.Array(SqsEventRecord) })
 export type SqsEvent = typeof SqsEvent.Type
+
+/**
+ * An HTTP request as API Gateway's HTTP API hands it to Lambda (payload format 2.0,
+ * docs/aws-behaviour.md §9.1); a Lambda function URL sends the same shape (`routeKey` and `stage`
+ * `$default`, no `pathParameters` or `stageVariables`). Header names arrive lower-cased, a
+ * repeated header comma-joined, `Cookie` moved to `cookies`; a binary body (gzip) arrives base64
+ * with `isBase64Encoded: true`, and `body` is absent when nothing was sent. Only what a handler
+ * reads is required; the rest of the request context is kept when present.
+ */
+export const HttpApiEvent = Schema.Struct({
+  version: Schema.Literal("2.0"),
+  routeKey: Schema.String,
+  /** The path as received (for a named stage, with the stage's prefix). */
+  rawPath: Schema.String,
+  rawQueryString: Schema.String,
+  cookies: Schema.optional(Schema.Array(Schema.String)),
+  headers: Schema.Record(Schema.String, Schema.String),
+  queryStringParameters: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+  requestContext: Schema.Struct({
+    accountId: Schema.String,
+    apiId: Schema.String,
+    domainName: Schema.String,
+    domainPrefix: Schema.String,
+    http: Schema.Struct({
+      method: Schema.String,
+      path: Schema.String,
+      protocol: Schema.String,
+      sourceIp: Schema.String,
+      userAgent: Schema.optional(Schema.String)
+    }),
+    requestId: Schema.String,
+    routeKey: Schema.String,
+    stage: Schema.String,
+    time: Schema.String,
+    /** Epoch milliseconds. */
+    timeEpoch: Schema.Number
+  }),
+  body: Schema.optional(Schema.String),
+  isBase64Encoded: Schema.Boolean
+})
+export type HttpApiEvent = typeof HttpApiEvent.Type
+
+/** A Lambda function URL's event: API Gateway's payload format 2.0 (§9.1, "Function URL specifics"). */
+export const FunctionUrlEvent = HttpApiEvent
+export type FunctionUrlEvent = HttpApiEvent
+
+/**
+ * What an HTTP API / function URL handler answers (§9.2). With `statusCode` present the gateway
+ * sends it as given; `body` is a string (base64 when `isBase64Encoded`).
+ */
+export interface HttpResponse {
+  readonly statusCode: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body?: string
+  readonly isBase64Encoded: boolean
+}

@@ -17,6 +17,7 @@ export const recordsCollected = Metric.counter("spillway_records_collected", { i
 export const recordsRejected = Metric.counter("spillway_records_rejected", { incremental: true })
 export const recordsParked = Metric.counter("spillway_records_parked_in_fallback", { incremental: true })
 export const recordsRedriven = Metric.counter("spillway_records_redriven", { incremental: true })
+export const recordsReplayed = Metric.counter("spillway_records_replayed", { incremental: true })
 export const recordsWritten = Metric.counter("spillway_records_written", { incremental: true })
 export const duplicatesSkipped = Metric.counter("spillway_duplicates_skipped", { incremental: true })
 export const recordsFailed = Metric.counter("spillway_records_failed", { incremental: true })

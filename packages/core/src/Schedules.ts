@@ -60,6 +60,18 @@ export const streamRead = Schedule.exponential("200 millis", 2).pipe(
 )
 
 /**
+ * Backup replayer → stream: entries the shards refused (`ProvisionedThroughputExceededException`)
+ * and calls refused whole (throttling, an outage). A replay runs next to live traffic with no
+ * client waiting, so it backs off to the rate the shards take — doubling from 200 ms to a 5 s cap,
+ * jittered — for up to a minute; what is still refused then ends the run at its checkpoint, and
+ * the next run starts there.
+ */
+export const replayPut = Schedule.min([
+  Schedule.exponential("200 millis", 2),
+  Schedule.spaced("5 seconds")
+]).pipe(Schedule.jittered, Schedule.upTo({ duration: "1 minute" }))
+
+/**
  * Restore → backup archive (S3 `ListObjectsV2` / `GetObject`): S3 answers 503 SlowDown under load;
  * the restore is an operator's run, so it waits up to two minutes before reporting the archive
  * unreadable.

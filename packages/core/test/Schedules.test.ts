@@ -54,6 +54,18 @@ describe("Schedules", () => {
     })
   )
 
+  it.effect("replayPut backs off for about a minute, then lets the replay stop at its checkpoint", () =>
+    Effect.gen(function* () {
+      const { attempts, elapsed } = yield* exhaust(Schedules.replayPut, "1 second")
+      // 200 ms doubling up to the 5 s spacing (jittered ±20%), then every 4–6 s.
+      expect(attempts).toBeGreaterThan(10)
+      expect(attempts).toBeLessThan(25)
+      expect(Duration.isGreaterThanOrEqualTo(elapsed, Duration.minutes(1))).toBe(true)
+      // upTo lets the last delay start just before a minute; that delay is at most 6 s.
+      expect(Duration.isLessThanOrEqualTo(elapsed, Duration.seconds(66))).toBe(true)
+    })
+  )
+
   it("isRetryable reads the flag errors carry", () => {
     expect(Schedules.isRetryable({ isRetryable: true })).toBe(true)
     expect(Schedules.isRetryable({ isRetryable: false })).toBe(false)

@@ -21,8 +21,12 @@
  *   record is older than `maximumRecordAgeInSeconds`, or older than the stream's retention (the
  *   records are gone from the stream), is discarded with condition `RecordAgeExceeded` (LocalStack's
  *   name; docs/aws-behaviour.md §2.6);
- * - `approximateInvokeCount` counts the invocations of the discarded batch in its final shape: a
- *   bisected half or the remainder after a partial response starts a new count;
+ * - `approximateInvokeCount` counts the attempts made on the discarded records, so that it agrees
+ *   with `condition`: every invocation of the batch in its final shape, plus those of the batches
+ *   it is the remainder of (the records after a partial response were in that invocation, and it
+ *   consumed an attempt), but not the invocation that bisected it (splitting consumes no attempt,
+ *   §2.3). A batch given up on as `RetryAttemptsExhausted` therefore says `maximumRetryAttempts`
+ *   + 1, never 0; one discarded for its age before any attempt says 0;
  * - a failed batch is retried after `retryDelayMillis` (default: the poll interval). Lambda retries
  *   promptly but not in a tight loop, and a delay makes the retries visible to `TestClock`;
  * - the on-failure record is resent while the destination answers with a retryable error (the shard
@@ -252,7 +256,12 @@ type FailureKind = "Unhandled" | "InvalidResponse"
 /** A batch as it is being retried: bisection and partial responses replace it with smaller ones. */
 interface WorkItem {
   readonly records: ReadonlyArray<RecordStream.StreamRecord>
+  /** Retry attempts consumed, inherited from the batch it came from. */
   attempts: number
+  /**
+   * Invocations that count as attempts on these records (the on-failure record's
+   * `approximateInvokeCount`): its own, plus the ones it inherited (see the module header).
+   */
   invocations: number
   /** Its records were handed to the handler before (so any invocation of it is a retry). */
   readonly redelivery: boolean
@@ -504,7 +513,8 @@ export const start = <R>(
               item = {
                 records: item.records.slice(verdict.index),
                 attempts: item.attempts + 1,
-                invocations: 0,
+                // The remainder was delivered in that invocation, which consumed an attempt.
+                invocations: item.invocations,
                 redelivery: true,
                 failure: undefined
               }
@@ -519,7 +529,8 @@ export const start = <R>(
                 const half = (records: ReadonlyArray<RecordStream.StreamRecord>): WorkItem => ({
                   records,
                   attempts: item.attempts,
-                  invocations: 0,
+                  // The invocation that failed and split the batch consumed no attempt.
+                  invocations: item.invocations - 1,
                   redelivery: true,
                   failure
                 })

@@ -429,6 +429,99 @@ describe("KinesisEventSource poison records", () => {
   )
 })
 
+describe("KinesisEventSource on-failure record counts", () => {
+  /** Runs `payloads` through a mapping whose handler answers `respond`; returns the one on-failure record. */
+  const discardedWith = (
+    payloads: ReadonlyArray<string>,
+    respond: (event: LambdaEvents.KinesisEvent) => unknown,
+    config: Partial<KinesisEventSource.Config>
+  ) =>
+    Effect.gen(function* () {
+      const stream = yield* MemoryStream.make({ shardCount: 1 })
+      const destination = yield* MemoryFailureDestination.make
+      const outcomes = yield* write(stream, payloads)
+      const { handler, invocations } = recordingHandler(respond)
+      const source = yield* KinesisEventSource.start(stream, handler, {
+        startingPosition: "TRIM_HORIZON",
+        reportBatchItemFailures: true,
+        onFailure: destination,
+        ...config
+      })
+      yield* drain(source)
+      const [report, ...others] = yield* destination.records
+      expect(others).toHaveLength(0)
+      return { report: report!, outcomes, invocations }
+    })
+
+  /** A partial response naming the poison record, whenever the batch holds it. */
+  const reportPoison = (event: LambdaEvents.KinesisEvent) => {
+    const poison = event.Records.find((record) => payloadOf(record) === "poison")
+    return {
+      batchItemFailures: poison === undefined ? [] : [{ itemIdentifier: poison.kinesis.sequenceNumber }]
+    }
+  }
+
+  for (const maximumRetryAttempts of [0, 1, 3]) {
+    it.effect(
+      `partial responses only, ${maximumRetryAttempts} retries: RetryAttemptsExhausted after ${maximumRetryAttempts + 1} invocations`,
+      () =>
+        Effect.gen(function* () {
+          const { report, outcomes, invocations } = yield* discardedWith(
+            ["r0", "r1", "poison", "r3"],
+            reportPoison,
+            { maximumRetryAttempts }
+          )
+          // The first invocation held r0–r3; every later one starts at the poison record.
+          expect(invocations).toHaveLength(maximumRetryAttempts + 1)
+          expect(report.requestContext.condition).toBe("RetryAttemptsExhausted")
+          expect(report.requestContext.approximateInvokeCount).toBe(maximumRetryAttempts + 1)
+          expect(report.responseContext.functionError).toBeUndefined()
+          expect(report.KinesisBatchInfo.startSequenceNumber).toBe(outcomes[2]!.sequenceNumber)
+          expect(report.KinesisBatchInfo.batchSize).toBe(2)
+        })
+    )
+  }
+
+  it.effect(
+    "a partial response, then a bisection: the attempts of the remainder carry over to its halves",
+    () =>
+      Effect.gen(function* () {
+        // Partial while the poison record is not first; a function error once it is.
+        const { report, invocations } = yield* discardedWith(
+          ["r0", "r1", "poison", "r3"],
+          (event) => (payloadOf(event.Records[0]!) === "poison" ? "fail" : reportPoison(event)),
+          { maximumRetryAttempts: 2, bisectBatchOnFunctionError: true }
+        )
+        // [r0 r1 P r3] partial (attempt 1) → [P r3] fails and is split (no attempt) → [P] fails
+        // (attempt 2), [P] fails (attempt 3 > 2): given up on; then [r3] succeeds.
+        expect(invocations.map((invocation) => invocation.records.map(payloadOf))).toEqual([
+          ["r0", "r1", "poison", "r3"],
+          ["poison", "r3"],
+          ["poison"],
+          ["poison"],
+          ["r3"]
+        ])
+        expect(report.requestContext.condition).toBe("RetryAttemptsExhausted")
+        expect(report.requestContext.approximateInvokeCount).toBe(3)
+        expect(report.responseContext.functionError).toBe("Unhandled")
+        expect(report.KinesisBatchInfo.batchSize).toBe(1)
+      })
+  )
+
+  it.effect("a batch that only ever failed whole counts every invocation", () =>
+    Effect.gen(function* () {
+      const { report, invocations } = yield* discardedWith(["r0", "r1"], () => "fail", {
+        maximumRetryAttempts: 2
+      })
+      expect(invocations).toHaveLength(3)
+      expect(report.requestContext).toMatchObject({
+        condition: "RetryAttemptsExhausted",
+        approximateInvokeCount: 3
+      })
+    })
+  )
+})
+
 describe("KinesisEventSource partial batch responses", () => {
   it("reads responses as docs/aws-behaviour.md §2.4 says", () => {
     const batch = [{ sequenceNumber: "100" }, { sequenceNumber: "205" }, { sequenceNumber: "309" }]

@@ -1,0 +1,106 @@
+/**
+ * The real bundles, as `npm run build` writes them: every function bundled, with its source map
+ * and its size reported, the AWS SDK inside and nothing it must not contain; and each bundle run
+ * under AWS's runtime client as Lambda runs it, answering an event it cannot take with a clear
+ * error from the handler (not an init crash), configured as documented and not configured at all.
+ */
+import { execFile } from "node:child_process"
+import { existsSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import type { Metafile } from "esbuild"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import {
+  checkMetafile,
+  discoverFunctions,
+  distDir,
+  functionNames,
+  repositoryRoot
+} from "../scripts/bundles.js"
+import * as Deployment from "./support/Deployment.js"
+import * as LambdaProcess from "./support/LambdaProcess.js"
+
+const functions = discoverFunctions()
+let buildOutput = ""
+
+beforeAll(async () => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", "tsx", "apps/lambdas/scripts/build.ts"],
+    { cwd: repositoryRoot }
+  )
+  buildOutput = stdout
+}, 120_000)
+
+describe("npm run build", () => {
+  it("bundles every function", () => {
+    expect(functions.map((fn) => fn.name)).toEqual(expect.arrayContaining([...functionNames]))
+  })
+
+  it("writes each bundle with its source map, and reports its size raw and gzipped", () => {
+    for (const { name } of functions) {
+      const bundle = join(distDir, name, "index.mjs")
+      expect(existsSync(`${bundle}.map`)).toBe(true)
+      expect(buildOutput).toMatch(new RegExp(`^${name}\\s+${statSync(bundle).size}\\s+\\d+\\s`, "m"))
+    }
+  })
+
+  it("bundles the AWS SDK, leaves only Node's built-ins external, and contains no test code", () => {
+    const metafile = JSON.parse(readFileSync(join(distDir, "meta.json"), "utf8")) as Metafile
+    expect(checkMetafile(metafile, { outdir: distDir, cwd: repositoryRoot })).toEqual({
+      violations: [],
+      externals: []
+    })
+    for (const { name } of functions) {
+      const output = metafile.outputs[`apps/lambdas/dist/${name}/index.mjs`]
+      const inputs = Object.keys(output?.inputs ?? {})
+      expect(inputs.some((input) => /^node_modules\/@aws-sdk\/client-[a-z-]+\/dist-es\//.test(input))).toBe(
+        true
+      )
+    }
+  })
+})
+
+describe.each(functions.map((fn) => fn.name))("the %s bundle under the runtime client", (name) => {
+  const processes: Array<LambdaProcess.LambdaProcess> = []
+  const start = async (env?: Readonly<Record<string, string>>) => {
+    const fn = await LambdaProcess.start({
+      bundleDir: join(distDir, name),
+      ...(env === undefined ? {} : { env })
+    })
+    processes.push(fn)
+    return fn
+  }
+  afterAll(() => Promise.all(processes.map((fn) => fn.close())))
+
+  it("configured as documented, refuses an event it cannot take, saying what it takes", async () => {
+    const fn = await start(Deployment.unreachable)
+    const outcome = await fn.invoke({})
+    expect(outcome).toMatchObject({
+      kind: "error",
+      phase: "invoke",
+      body: { errorType: "InvalidEvent", errorMessage: expect.stringContaining(`${name} takes `) }
+    })
+  })
+
+  it("not configured, answers an error naming a missing variable, and keeps serving", async () => {
+    const fn = await start()
+    const first = await fn.invoke({})
+    expect(first).toMatchObject({
+      kind: "error",
+      phase: "invoke",
+      body: {
+        errorType: "InitializationError",
+        errorMessage: expect.stringMatching(
+          new RegExp(`^${name} could not start: [\\s\\S]*\\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\\b`)
+        )
+      }
+    })
+    expect(await fn.invoke({})).toMatchObject({
+      kind: "error",
+      phase: "invoke",
+      coldStart: false,
+      pid: first.pid
+    })
+  })
+})

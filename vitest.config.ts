@@ -1,6 +1,11 @@
 import { defineConfig } from "vitest/config"
 
-const testFiles = ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts", "infra/test/**/*.test.ts"]
+const testFiles = [
+  "packages/*/test/**/*.test.ts",
+  "apps/*/test/**/*.test.ts",
+  "examples/*/test/**/*.test.ts",
+  "infra/test/**/*.test.ts"
+]
 const opensearchFiles = testFiles.map((pattern) => pattern.replace(/\.test\.ts$/, ".opensearch.test.ts"))
 
 export default defineConfig({

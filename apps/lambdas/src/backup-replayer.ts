@@ -1,5 +1,6 @@
 /** Lambda entry (`index.handler`): the backup replayer, invoked with a `{ from, to, checkpoint? }` window. */
-import { AwsPipeline } from "@spillway/aws"
+// Modules by path, not the package's index: the index's namespaces would keep every AWS client in every bundle.
+import * as AwsPipeline from "@spillway/aws/AwsPipeline"
 import * as BackupReplayer from "./functions/BackupReplayer.js"
 import type * as LambdaHandler from "./runtime/LambdaHandler.js"
 

@@ -43,21 +43,26 @@ import * as SqsFallbackQueue from "./SqsFallbackQueue.js"
 export const stream: Layer.Layer<
   RecordStream.RecordStream,
   Config.ConfigError | RecordStream.RecordStreamError
-> = KinesisRecordStream.layerConfig().pipe(Layer.provide(KinesisClient.layerConfig()))
+> = /* @__PURE__ */ Layer.suspend(() =>
+  KinesisRecordStream.layerConfig().pipe(Layer.provide(KinesisClient.layerConfig()))
+)
 
 /** The SQS fallback queue (`FALLBACK_QUEUE_URL`). */
 export const fallbackQueue: Layer.Layer<
   FallbackQueue.FallbackQueue,
   Config.ConfigError | FallbackQueue.FallbackQueueError
-> = SqsFallbackQueue.layerConfig().pipe(Layer.provide(SqsClient.layerConfig()))
+> = /* @__PURE__ */ Layer.suspend(() =>
+  SqsFallbackQueue.layerConfig().pipe(Layer.provide(SqsClient.layerConfig()))
+)
 
 /** The OpenSearch sink (`OPENSEARCH_ENDPOINT`, `OPENSEARCH_INDEX` as the alias of daily indices, …), SigV4-signed. */
-export const sink: Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError> =
-  OpenSearchSink.layerConfig().pipe(Layer.provide(OpenSearchClient.layerConfig()))
+export const sink: Layer.Layer<DocumentSink.DocumentSink, Config.ConfigError> = /* @__PURE__ */ Layer.suspend(
+  () => OpenSearchSink.layerConfig().pipe(Layer.provide(OpenSearchClient.layerConfig()))
+)
 
 /** The Firehose backup archive on S3 (`ARCHIVE_BUCKET`, `FIREHOSE_STREAM_NAME`, `ARCHIVE_PREFIX`, `ARCHIVE_COMPRESSION`). */
-export const archive: Layer.Layer<Archive.Archive, Config.ConfigError> = FirehoseArchive.layerConfig.pipe(
-  Layer.provide(S3Client.layerConfig())
+export const archive: Layer.Layer<Archive.Archive, Config.ConfigError> = /* @__PURE__ */ Layer.suspend(() =>
+  FirehoseArchive.layerConfig.pipe(Layer.provide(S3Client.layerConfig()))
 )
 
 /** The collector: the stream, the fallback queue, and the key store the handler chooses. */
@@ -73,38 +78,40 @@ export const collector = <E, R>(
  * The API keys from Secrets Manager or SSM, cached (`API_KEYS_SOURCE`, `API_KEYS_SECRET_ID` or
  * `API_KEYS_PARAMETER_NAME`, `API_KEYS_TTL_SECONDS`, `API_KEYS_MAX_STALE_SECONDS`).
  */
-export const apiKeys: Layer.Layer<ApiKeys.ApiKeys, Config.ConfigError> = ApiKeyStore.layerConfig()
+export const apiKeys: Layer.Layer<ApiKeys.ApiKeys, Config.ConfigError> = /* @__PURE__ */ Layer.suspend(() =>
+  ApiKeyStore.layerConfig()
+)
 
 /** The collector with the key store `apiKeys` reads from the environment. */
 export const collectorFromConfig: Layer.Layer<
   ApiKeys.ApiKeys | RecordStream.RecordStream | FallbackQueue.FallbackQueue,
   Config.ConfigError | RecordStream.RecordStreamError | FallbackQueue.FallbackQueueError
-> = collector(apiKeys)
+> = /* @__PURE__ */ Layer.suspend(() => collector(apiKeys))
 
 /** The redriver: puts what the fallback queue holds back into the stream. */
 export const redriver: Layer.Layer<
   RecordStream.RecordStream | FallbackQueue.FallbackQueue,
   Config.ConfigError | RecordStream.RecordStreamError | FallbackQueue.FallbackQueueError
-> = Layer.mergeAll(stream, fallbackQueue)
+> = /* @__PURE__ */ Layer.suspend(() => Layer.mergeAll(stream, fallbackQueue))
 
 /** The processor: the dedup cache and the sink. */
 export const processor: Layer.Layer<DedupCache.DedupCache | DocumentSink.DocumentSink, Config.ConfigError> =
-  Layer.mergeAll(DedupCache.layer(), sink)
+  /* @__PURE__ */ Layer.suspend(() => Layer.mergeAll(DedupCache.layer(), sink))
 
 /** The failure reprocessor: reads failed ranges back from the stream, then processes them. */
 export const failureReprocessor: Layer.Layer<
   RecordStream.RecordStream | DedupCache.DedupCache | DocumentSink.DocumentSink,
   Config.ConfigError | RecordStream.RecordStreamError
-> = Layer.mergeAll(stream, DedupCache.layer(), sink)
+> = /* @__PURE__ */ Layer.suspend(() => Layer.mergeAll(stream, DedupCache.layer(), sink))
 
 /** The backup replayer: puts what the archive holds for a window back into the stream. */
 export const backupReplayer: Layer.Layer<
   Archive.Archive | RecordStream.RecordStream,
   Config.ConfigError | RecordStream.RecordStreamError
-> = Layer.mergeAll(archive, stream)
+> = /* @__PURE__ */ Layer.suspend(() => Layer.mergeAll(archive, stream))
 
 /** A restore after losing the index: what the archive holds, written into the sink past the cache. */
 export const restore: Layer.Layer<
   Archive.Archive | DedupCache.DedupCache | DocumentSink.DocumentSink,
   Config.ConfigError
-> = Layer.mergeAll(archive, DedupCache.layer(), sink)
+> = /* @__PURE__ */ Layer.suspend(() => Layer.mergeAll(archive, DedupCache.layer(), sink))

@@ -10,7 +10,7 @@
  * function's `LoggingConfig.ApplicationLogLevel`), else `INFO`: Lambda filters only what goes
  * through its console, so these lines are filtered here.
  */
-import { ClientConfig } from "@spillway/aws"
+import * as ClientConfig from "@spillway/aws/ClientConfig"
 import { Cause, Config, Effect, Layer, Logger, type LogLevel, Option, References } from "effect"
 
 /** Where lines go; the default writes to stdout. */

@@ -78,14 +78,19 @@ export const handle = Effect.fn("Processor.handle")(function* (
 })
 
 /** The processor's handler over `layer` (`AwsPipeline.processor` deployed, a memory pipeline's in tests). */
+export interface Options extends LambdaHandler.Options {
+  /** The function's name in logs, errors and the EMF `function` dimension. @default "processor" */
+  readonly name?: string
+}
+
 export const make = <E>(
   layer: Layer.Layer<Services, E>,
-  options?: LambdaHandler.Options
+  { name = "processor", ...options }: Options = {}
 ): LambdaHandler.Handler<LambdaEvents.BatchResponse> =>
   LambdaHandler.make(
     Layer.merge(layer, BatchResponse.layerConfig),
     {
-      name: "processor",
+      name,
       event: LambdaEvents.KinesisEvent,
       eventDescription: "a Kinesis event (Records of a stream's event source mapping)",
       handle: (event, { deadline }) => handle(event, deadline)

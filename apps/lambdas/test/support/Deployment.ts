@@ -11,6 +11,8 @@ export const unreachable: Readonly<Record<string, string>> = {
   FALLBACK_QUEUE_URL: "http://127.0.0.1:1/123456789012/spillway-fallback",
   FAILURE_QUEUE_URL: "http://127.0.0.1:1/123456789012/spillway-failures",
   OPENSEARCH_ENDPOINT: "http://127.0.0.1:1",
+  // examples/custom-sink's processor: its bucket.
+  CUSTOM_SINK_BUCKET: "spillway-documents",
   OPENSEARCH_INDEX: "spillway",
   ARCHIVE_BUCKET: "spillway-archive",
   FIREHOSE_STREAM_NAME: "spillway-backup",

@@ -69,7 +69,8 @@ export const layer = (options: Options): Layer.Layer<OpenSearchClient> =>
 
 /**
  * From `Config`: `OPENSEARCH_ENDPOINT`, `OPENSEARCH_SERVICE` (`es` or `aoss`, default `es`),
- * `AWS_REGION`.
+ * `OPENSEARCH_AUTH` (`sigv4`, or `none` for a local cluster without the security plugin; default
+ * `sigv4`), `AWS_REGION`.
  */
 export const layerConfig = (
   overrides: Partial<Options> = {}
@@ -80,7 +81,8 @@ export const layerConfig = (
       Config.all({
         node: ClientConfig.httpUrl("OPENSEARCH_ENDPOINT"),
         region: ClientConfig.region,
-        service: Config.Literals(["es", "aoss"], "OPENSEARCH_SERVICE").pipe(Config.withDefault("es"))
+        service: Config.Literals(["es", "aoss"], "OPENSEARCH_SERVICE").pipe(Config.withDefault("es")),
+        auth: Config.Literals(["sigv4", "none"], "OPENSEARCH_AUTH").pipe(Config.withDefault("sigv4"))
       }),
       (options) => make({ ...options, ...overrides })
     )

@@ -39,8 +39,11 @@ export const Timestamp = Schema.String.check(
  * 3 March 1973): refused with a hint rather than stored as a date in 1970.
  */
 export const minEpochMillis = 100_000_000_000
-/** The last instant a JavaScript `Date` can hold (ECMA-262 §21.4.1.22). */
-const maxEpochMillis = 8.64e15
+/**
+ * The last instant of year 9999: the last one ISO-8601's four-digit years (and the stored
+ * `Timestamp`) can write; a later one would become `+010000-…`, which no reader accepts.
+ */
+const maxEpochMillis = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
 /**
  * Epoch milliseconds, as most agents send `timestamp` (a JSON number), read into the ISO-8601
@@ -51,7 +54,7 @@ export const EpochMillisTimestamp = Schema.Number.check(
   Schema.isGreaterThanOrEqualTo(minEpochMillis, {
     message: `must be epoch milliseconds (at least ${minEpochMillis}, March 1973): this looks like epoch seconds, multiply it by 1000`
   }).abort(),
-  Schema.isLessThanOrEqualTo(maxEpochMillis, { message: "is past the largest date there is" })
+  Schema.isLessThanOrEqualTo(maxEpochMillis, { message: "is after the year 9999" })
 ).pipe(
   Schema.decodeTo(
     Schema.String,

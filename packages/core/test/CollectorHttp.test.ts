@@ -436,7 +436,8 @@ describe("CollectorHttp: reasons in plain words", () => {
       { ...valid, timestamp: 1_795_514_400 },
       "timestamp: must be epoch milliseconds (at least 100000000000, March 1973): this looks like epoch seconds, multiply it by 1000"
     ],
-    [{ ...valid, timestamp: 9e15 }, "timestamp: is past the largest date there is"],
+    [{ ...valid, timestamp: 9e15 }, "timestamp: is after the year 9999"],
+    [{ ...valid, timestamp: Date.UTC(10000, 0, 1) }, "timestamp: is after the year 9999"],
     [
       { id: "", type: 1, timestamp: "no", payload: [] },
       "id: must not be empty; type: must be a string; timestamp: must be an ISO-8601 timestamp with a zone, e.g. 2026-11-24T10:00:00.000Z; payload: must be a JSON object"

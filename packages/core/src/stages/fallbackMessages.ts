@@ -40,6 +40,9 @@ const headerOf = (attempt: number) => `{"version":1,"attempt":${attempt},"record
  * Packs records into messages of at most `maxMessageBytes`, and messages into `send` batches of at
  * most `maxEntriesPerCall` entries and `maxBatchBytes`. A record is never split across messages.
  */
+const nonCharacters = /[\ufffe\uffff]/
+const nonCharactersAll = /[\ufffe\uffff]/g
+
 export const encodeFallbackMessages = (
   records: ReadonlyArray<Packable>,
   limits: FallbackQueue.Limits,
@@ -50,12 +53,19 @@ export const encodeFallbackMessages = (
   const messages: Array<{ parts: Array<string>; indexes: Array<number>; bytes: number }> = []
   let current: (typeof messages)[number] | undefined
   for (const record of records) {
-    const bytes = record.data.byteLength + 1
+    let text = decoder.decode(record.data)
+    let bytes = record.data.byteLength + 1
+    // SQS refuses U+FFFE and U+FFFF in a body; they can only stand inside JSON strings, where
+    // the \u escape reads back as the same character.
+    if (nonCharacters.test(text)) {
+      text = text.replace(nonCharactersAll, (c) => `\\u${c.charCodeAt(0).toString(16)}`)
+      bytes = Buffer.byteLength(text, "utf8") + 1
+    }
     if (current === undefined || current.bytes + bytes > limits.maxMessageBytes) {
       current = { parts: [], indexes: [], bytes: overhead }
       messages.push(current)
     }
-    current.parts.push(decoder.decode(record.data))
+    current.parts.push(text)
     current.indexes.push(record.index)
     current.bytes += bytes
   }

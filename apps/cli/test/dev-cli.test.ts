@@ -3,54 +3,9 @@
  * (so the live view prints plain lines). A `--records` run must end by itself with exit code 0 and
  * a summary showing every record indexed; SIGTERM must drain and print the summary too.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { record } from "./harness.js"
-
-const root = fileURLToPath(new URL("../../../", import.meta.url))
-
-interface Run {
-  readonly child: ChildProcess
-  /** Everything printed so far. */
-  readonly output: () => string
-  readonly exit: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-}
-
-const start = (args: ReadonlyArray<string>): Run => {
-  const child = spawn(process.execPath, ["apps/cli/bin/spillway.js", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" }
-  })
-  let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  })
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal }))
-  )
-  return { child, output: () => output, exit }
-}
-
-/** Resolves with the first match of `pattern` in the output; rejects after `ms`. */
-const waitFor = (run: Run, pattern: RegExp, ms: number): Promise<RegExpMatchArray> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = setInterval(() => {
-      const match = run.output().match(pattern)
-      if (match !== null) {
-        clearInterval(poll)
-        resolve(match)
-      } else if (Date.now() - started > ms || run.child.exitCode !== null) {
-        clearInterval(poll)
-        reject(new Error(`no ${pattern} within ${ms} ms; output:\n${run.output()}`))
-      }
-    }, 50)
-  })
+import { type Run, start, waitFor } from "./support/cliProcess.js"
 
 const withDeadline = <A>(promise: Promise<A>, ms: number, run: Run): Promise<A> =>
   Promise.race([

@@ -15,9 +15,7 @@
  *   nothing, the backup's objects are in the fauxqs bucket in Firehose's layout, and the index
  *   read-back counts only what this run wrote.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
 import { NodeServices } from "@effect/platform-node"
@@ -30,40 +28,13 @@ import { describe, expect, it } from "vitest"
 import * as EmulatorPipeline from "../src/dev/EmulatorPipeline.js"
 import * as IndexReader from "../src/dev/IndexReader.js"
 import { apiKey, record, records, waitUntilIdle } from "./harness.js"
+import { type Run, start, waitFor } from "./support/cliProcess.js"
 
 const ns = testNamespace(import.meta.filename)
 
 /** Settles the pipeline on the live clock; false if `ms` pass first. */
 const settle = (pipeline: EmulatorPipeline.Pipeline, ms: number) =>
   waitUntilIdle(pipeline, Duration.millis(ms))
-
-const root = fileURLToPath(new URL("../../../", import.meta.url))
-
-interface Run {
-  readonly child: ChildProcess
-  /** Everything printed so far, stdout and stderr. */
-  readonly output: () => string
-  readonly exit: Promise<{ readonly code: number | null }>
-}
-
-const start = (args: ReadonlyArray<string>): Run => {
-  const child = spawn(process.execPath, ["apps/cli/bin/spillway.js", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" }
-  })
-  let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  })
-  const exit = new Promise<{ code: number | null }>((resolve) =>
-    child.on("exit", (code) => resolve({ code }))
-  )
-  return { child, output: () => output, exit }
-}
 
 /** The run's exit; SIGKILL and a rejection naming the output when it does not come within `ms`. */
 const exited = (run: Run, ms: number) =>
@@ -76,22 +47,6 @@ const exited = (run: Run, ms: number) =>
       }, ms).unref()
     )
   ])
-
-/** The first match of `pattern` in the output; rejects after `ms` or when the run exits first. */
-const waitFor = (run: Run, pattern: RegExp, ms: number): Promise<RegExpMatchArray> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = setInterval(() => {
-      const match = run.output().match(pattern)
-      if (match !== null) {
-        clearInterval(poll)
-        resolve(match)
-      } else if (Date.now() - started > ms || run.child.exitCode !== null) {
-        clearInterval(poll)
-        reject(new Error(`no ${pattern} within ${ms} ms; output:\n${run.output()}`))
-      }
-    }, 50)
-  })
 
 const figure = (output: string, label: string): number => {
   const match = output.match(new RegExp(`^\\s+${label}\\s+(\\d+)`, "m"))

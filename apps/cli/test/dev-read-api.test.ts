@@ -6,49 +6,10 @@
  * unknown ids and paths 404, other methods 405. That `--backend emulators` has no read API is
  * checked in dev-emulators.opensearch.test.ts, which runs a real node.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Run, start as spawnCli, waitFor } from "./support/cliProcess.js"
 
-const root = fileURLToPath(new URL("../../../", import.meta.url))
-
-interface Run {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exit: Promise<number | null>
-}
-
-const start = (args: ReadonlyArray<string>): Run => {
-  const child = spawn(process.execPath, ["apps/cli/bin/spillway.js", "dev", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" }
-  })
-  let output = ""
-  const keep = (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-  }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { child, output: () => output, exit }
-}
-
-/** The first match of `pattern` in the output; rejects after `ms` or when the process ends. */
-const waitFor = (run: Run, pattern: RegExp, ms: number): Promise<RegExpMatchArray> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = setInterval(() => {
-      const match = run.output().match(pattern)
-      if (match !== null) {
-        clearInterval(poll)
-        resolve(match)
-      } else if (Date.now() - started > ms || run.child.exitCode !== null) {
-        clearInterval(poll)
-        reject(new Error(`no ${pattern} within ${ms} ms; output:\n${run.output()}`))
-      }
-    }, 50)
-  })
+const start = (args: ReadonlyArray<string>): Run => spawnCli(["dev", ...args])
 
 /** SIGTERM, then SIGKILL if it has not exited after `ms`. */
 const stop = async (run: Run | undefined, ms = 45_000) => {

@@ -69,6 +69,9 @@ const http = async (url: string, method: string, path: string, body?: unknown) =
 
 /** Documents under the alias, after a refresh: what any search sees (0 before the alias exists). */
 const countUnder = async (url: string, alias: string): Promise<number> => {
+  // A daily index the sink just created may still be starting its shard (a count then answers
+  // 503 "all shards failed"): wait, bounded, until its shards are allocated.
+  await http(url, "GET", `/_cluster/health/${alias}?wait_for_status=yellow&timeout=2s`)
   await http(url, "POST", `/${alias}/_refresh?ignore_unavailable=true`)
   const answer = await http(url, "GET", `/${alias}/_count?ignore_unavailable=true`)
   expect(answer.status, JSON.stringify(answer.body)).toBe(200)

@@ -57,8 +57,9 @@ export const discoverFunctions = (root: string = repositoryRoot): ReadonlyArray<
   ].filter((fn) => existsSync(fn.entry))
 
 /**
- * CommonJS dependencies bundled into ESM (the OpenSearch client, `debug`, parts of the SDK) still
- * call `require` for Node built-ins; an ES module has none, so the bundle defines one.
+ * CommonJS dependencies bundled into ESM (none in Spillway's own functions today; a user's sink may
+ * bring one, `debug` say) still call `require` for Node built-ins; an ES module has none, so the
+ * bundle defines one.
  */
 const requireBanner =
   'import { createRequire as __spillwayCreateRequire } from "node:module"; const require = __spillwayCreateRequire(import.meta.url);'
@@ -114,11 +115,7 @@ export const forbiddenInputs: ReadonlyArray<{ readonly input: RegExp; readonly w
  * with these options. Anything else external fails the build.
  */
 export const optionalImports: ReadonlyMap<string, string> = new Map([
-  ["supports-color", "`debug` (in the OpenSearch client) tries it for coloured output"],
-  [
-    "aws-sdk",
-    "the OpenSearch SigV4 signer's SDK v2 fallback without credentials; OpenSearchClient passes them"
-  ]
+  ["supports-color", "`debug`, a CommonJS logger many packages use, tries it for coloured output"]
 ])
 
 /** A forbidden input found in a bundle, with the imports that led to it from the entry. */

@@ -1,5 +1,5 @@
 /**
- * `DocumentSink` on OpenSearch `_bulk` (docs/aws-behaviour.md §6), through the OpenSearch client.
+ * `DocumentSink` on OpenSearch `_bulk` (docs/aws-behaviour.md §6), through `OpenSearchClient`.
  *
  * Guarantees:
  * - one action per document, into the index its `IndexLayout` gives it (daily by the record's
@@ -26,7 +26,7 @@
 import { DocumentSink } from "@spillway/core"
 import { Config, Effect, Layer, Schema } from "effect"
 import * as IndexLayout from "./IndexLayout.js"
-import { OpenSearchClient } from "./OpenSearchClient.js"
+import { OpenSearchClient, type OpenSearchRequestError } from "./OpenSearchClient.js"
 
 export interface Options {
   /** Where documents go: a layout, or the options of one. @default `IndexLayout.make()`: daily indices behind `telemetry` */
@@ -121,64 +121,49 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
         ...(cause === undefined ? {} : { cause })
       })
 
-    const fromClient = (error: unknown): DocumentSink.DocumentSinkError | TooLarge => {
-      const errorName = String(field(error, "name") ?? "Error")
-      const message = String(field(error, "message") ?? error)
-      const status = field(error, "statusCode")
-      if (typeof status === "number") {
-        const detail = `${status} ${message}`.slice(0, 400)
-        const type = field(field(field(field(error, "meta"), "body"), "error"), "type")
+    const fromClient = (error: OpenSearchRequestError): DocumentSink.DocumentSinkError | TooLarge => {
+      const status = error.statusCode
+      if (error.reason === "Status" && status !== undefined) {
+        const detail = error.message.slice(0, 400)
         if (status === 413) return { _tag: "TooLarge", message: detail }
         if (status === 429) return failure("Throttled", detail, error)
         // A read-only block (a full disk's flood stage, an operator's block) lifts by itself or by hand.
-        if (status === 403 && type === "cluster_block_exception") return failure("Unavailable", detail, error)
+        if (status === 403 && error.errorType === "cluster_block_exception") {
+          return failure("Unavailable", detail, error)
+        }
         if (status === 401 || status === 403) return failure("AccessDenied", detail, error)
         if (status >= 500) return failure("Unavailable", detail, error)
         return failure("InvalidRequest", detail, error)
       }
-      if (errorName === "AwsSigv4SignerError" || errorName === "CredentialsProviderError") {
-        return failure("AccessDenied", `${errorName}: ${message}`, error)
-      }
-      return failure("Unavailable", `${errorName}: ${message}`, error)
+      if (error.reason === "Credentials") return failure("AccessDenied", error.message, error)
+      return failure("Unavailable", error.message, error)
     }
 
     const request = (group: ReadonlyArray<Line>): Effect.Effect<Answer, DocumentSink.DocumentSinkError> =>
-      Effect.tryPromise({
-        try: (signal) => {
-          const pending = client.transport.request(
-            { method: "POST", path: "/_bulk", bulkBody: group.map((line) => line.text).join("") },
-            { maxRetries: 0 }
-          )
-          // A block, not `() => pending.abort()`: `abort()` returns the request, a thenable, and
-          // Node rethrows the rejection of a thenable an abort listener returns (RequestAbortedError
-          // on every interrupted write, crashing the process).
-          signal.addEventListener("abort", () => {
-            pending.abort()
-          })
-          return pending
-        },
-        catch: fromClient
-      }).pipe(
-        Effect.flatMap((response) => {
-          const items = field(response.body, "items")
-          if (!Array.isArray(items) || items.length !== group.length) {
-            return Effect.fail(
-              failure(
-                "Unavailable",
-                `_bulk answered ${Array.isArray(items) ? items.length : "no"} items for ${group.length} actions`
+      client
+        .request({ method: "POST", path: "/_bulk", ndjson: group.map((line) => line.text).join("") })
+        .pipe(
+          Effect.mapError(fromClient),
+          Effect.flatMap((response) => {
+            const items = field(response.body, "items")
+            if (!Array.isArray(items) || items.length !== group.length) {
+              return Effect.fail(
+                failure(
+                  "Unavailable",
+                  `_bulk answered ${Array.isArray(items) ? items.length : "no"} items for ${group.length} actions`
+                )
               )
-            )
-          }
-          return Effect.succeed<Answer>({
-            _tag: "Items",
-            items: items.map((item): BulkItemResult => {
-              const result = field(item, action) ?? Object.values((item ?? {}) as object)[0]
-              return (typeof result === "object" && result !== null ? result : {}) as BulkItemResult
+            }
+            return Effect.succeed<Answer>({
+              _tag: "Items",
+              items: items.map((item): BulkItemResult => {
+                const result = field(item, action) ?? Object.values((item ?? {}) as object)[0]
+                return (typeof result === "object" && result !== null ? result : {}) as BulkItemResult
+              })
             })
-          })
-        }),
-        Effect.catch((error) => (error._tag === "TooLarge" ? Effect.succeed(error) : Effect.fail(error)))
-      )
+          }),
+          Effect.catch((error) => (error._tag === "TooLarge" ? Effect.succeed(error) : Effect.fail(error)))
+        )
 
     const bulk = (
       group: ReadonlyArray<Line>,
@@ -213,39 +198,30 @@ export const make = (options: Options): Effect.Effect<DocumentSink.Service, neve
     const templateReady: Effect.Effect<void, DocumentSink.DocumentSinkError> = Effect.suspend(() =>
       templatePut
         ? Effect.void
-        : Effect.tryPromise({
-            try: (signal) => {
-              const pending = client.transport.request(
-                {
-                  method: "PUT",
-                  path: `/_index_template/${encodeURIComponent(layout.templateName)}`,
-                  body: layout.template
-                },
-                { maxRetries: 0 }
-              )
-              signal.addEventListener("abort", () => {
-                pending.abort()
-              })
-              return pending
-            },
-            catch: (error) => {
-              const answer = fromClient(error)
-              return answer._tag === "TooLarge" ? failure("InvalidRequest", answer.message, error) : answer
-            }
-          }).pipe(
-            Effect.mapError(
-              (error) =>
-                new DocumentSink.DocumentSinkError({
-                  ...error,
-                  message: `cannot put the index template ${layout.templateName}: ${error.message}`
+        : client
+            .request({
+              method: "PUT",
+              path: `/_index_template/${encodeURIComponent(layout.templateName)}`,
+              body: layout.template
+            })
+            .pipe(
+              Effect.mapError((error) => {
+                const answer = fromClient(error)
+                return answer._tag === "TooLarge" ? failure("InvalidRequest", answer.message, error) : answer
+              }),
+              Effect.mapError(
+                (error) =>
+                  new DocumentSink.DocumentSinkError({
+                    ...error,
+                    message: `cannot put the index template ${layout.templateName}: ${error.message}`
+                  })
+              ),
+              Effect.tap(() =>
+                Effect.sync(() => {
+                  templatePut = true
                 })
-            ),
-            Effect.tap(() =>
-              Effect.sync(() => {
-                templatePut = true
-              })
+              )
             )
-          )
     )
 
     const write = Effect.fn("OpenSearchSink.write")(function* (

@@ -1,5 +1,5 @@
 /**
- * Index snapshots and restores through the OpenSearch client (signed like every other request):
+ * Index snapshots and restores through `OpenSearchClient` (signed like every other request):
  * the first step of disaster recovery, before `Restore` writes from the archive what came after
  * the snapshot (docs/aws-behaviour.md §6.7).
  *
@@ -17,7 +17,11 @@
  *   again with the same settings, restoring over deleted indices again.
  */
 import { Effect, Schema } from "effect"
-import { OpenSearchClient } from "./OpenSearchClient.js"
+import {
+  OpenSearchClient,
+  type Request as OpenSearchClientRequest,
+  type OpenSearchRequestError
+} from "./OpenSearchClient.js"
 
 export const SnapshotErrorReason = Schema.Literals([
   "RepositoryMissing",
@@ -54,13 +58,13 @@ export interface Snapshot {
 const field = (value: unknown, key: string): unknown =>
   typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
 
-const errorOf = (error: unknown, context: string): SnapshotError => {
-  const status = field(error, "statusCode")
-  const body = field(field(error, "meta"), "body")
+const errorOf = (error: OpenSearchRequestError, context: string): SnapshotError => {
+  const status = error.statusCode
+  const body = error.body
   const type = String(field(field(body, "error"), "type") ?? "")
   const cause = field(field(field(body, "error"), "caused_by"), "reason")
   const reason =
-    String(field(field(body, "error"), "reason") ?? field(error, "message") ?? error) +
+    String(field(field(body, "error"), "reason") ?? error.message) +
     (typeof cause === "string" ? ` (${cause})` : "")
   const message =
     `${context}: ${typeof status === "number" ? `${status} ` : ""}${type === "" ? "" : `${type}: `}${reason}`.slice(
@@ -89,31 +93,22 @@ const errorOf = (error: unknown, context: string): SnapshotError => {
 const request = (
   context: string,
   params: {
-    readonly method: string
+    readonly method: OpenSearchClientRequest["method"]
     readonly path: string
     readonly body?: unknown
-    readonly querystring?: Record<string, unknown>
+    readonly querystring?: OpenSearchClientRequest["querystring"]
   }
 ): Effect.Effect<unknown, SnapshotError, OpenSearchClient> =>
   Effect.flatMap(OpenSearchClient, (client) =>
-    Effect.tryPromise({
-      try: (signal) => {
-        const pending = client.transport.request(
-          {
-            method: params.method,
-            path: params.path,
-            ...(params.body === undefined ? {} : { body: params.body as Record<string, unknown> }),
-            ...(params.querystring === undefined ? {} : { querystring: params.querystring })
-          },
-          { maxRetries: 0, requestTimeout: 600_000 }
-        )
-        signal.addEventListener("abort", () => {
-          pending.abort()
-        })
-        return pending
-      },
-      catch: (error) => errorOf(error, context)
-    })
+    client
+      .request({
+        method: params.method,
+        path: params.path,
+        ...(params.body === undefined ? {} : { body: params.body }),
+        ...(params.querystring === undefined ? {} : { querystring: params.querystring }),
+        timeoutMillis: 600_000
+      })
+      .pipe(Effect.mapError((error) => errorOf(error, context)))
   ).pipe(Effect.map((response) => response.body))
 
 const segment = (name: string) => encodeURIComponent(name)

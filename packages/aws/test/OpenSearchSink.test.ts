@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto"
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http"
+import { createRequire } from "node:module"
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { DocumentSink, Schedules } from "@spillway/core"
@@ -13,6 +14,17 @@ import { Conformance } from "@spillway/testing"
 import { ConfigProvider, Context, Effect, Layer, Schedule } from "effect"
 import * as OpenSearchClient from "../src/OpenSearchClient.js"
 import * as OpenSearchSink from "../src/OpenSearchSink.js"
+
+/**
+ * aws4, the SigV4 implementation the OpenSearch JavaScript client signs with: an independent
+ * reference for the signatures `OpenSearchClient` makes with the SDK's signer.
+ */
+const aws4 = createRequire(import.meta.url)("aws4") as {
+  sign: (
+    request: Record<string, unknown>,
+    credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+  ) => { headers: Record<string, string> }
+}
 
 interface BulkLine {
   readonly action: string
@@ -257,6 +269,23 @@ describe("OpenSearchSink", () => {
         expect(headers["x-amz-content-sha256"]).toBe(
           createHash("sha256").update(domain.requests[0]!.body, "utf8").digest("hex")
         )
+        // The same request signed by aws4, at the same instant, over the same headers.
+        const seen = domain.requests[0]!
+        const reference = aws4.sign(
+          {
+            host: headers.host,
+            method: seen.method,
+            path: seen.path,
+            service,
+            region: "eu-west-1",
+            body: seen.body,
+            headers: Object.fromEntries(
+              signed.filter((name) => name !== "host").map((name) => [name, String(headers[name])])
+            )
+          },
+          { ...credentials, sessionToken: "session-token" }
+        )
+        expect(reference.headers.Authorization).toBe(authorization)
       }
     })
   )

@@ -171,16 +171,21 @@ export const make = (
     })
     const node = yield* openSearchNode(options.opensearch ?? {})
     const client = yield* OpenSearchClient.make({ node: node.url, region: Emulators.region, auth: "none" })
-    const version = yield* Effect.tryPromise({
-      try: () => client.info(),
-      catch: (cause) =>
-        new Emulators.EmulatorError({
-          message: `OpenSearch at ${node.url} does not answer: ${cause instanceof Error ? cause.message : String(cause)}${
-            node.started ? "" : " (is it running, on plain HTTP without the security plugin?)"
-          }`,
-          cause
-        })
-    }).pipe(Effect.map((answer) => String(answer.body.version?.number ?? "unknown")))
+    const version = yield* client.request({ method: "GET", path: "/" }).pipe(
+      Effect.mapError(
+        (cause) =>
+          new Emulators.EmulatorError({
+            message: `OpenSearch at ${node.url} does not answer: ${cause.message}${
+              node.started ? "" : " (is it running, on plain HTTP without the security plugin?)"
+            }`,
+            cause
+          })
+      ),
+      Effect.map((answer) => {
+        const number = (answer.body as { version?: { number?: unknown } } | undefined)?.version?.number
+        return typeof number === "string" ? number : "unknown"
+      })
+    )
     const since = yield* Clock.currentTimeMillis
     const sink = yield* OpenSearchSink.make({ layout }).pipe(
       Effect.provideService(OpenSearchClient.OpenSearchClient, client)

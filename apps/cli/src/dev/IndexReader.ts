@@ -52,12 +52,6 @@ export interface OpenSearchOptions {
 const field = (value: unknown, key: string): unknown =>
   typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
 
-const describe = (error: unknown): string => {
-  const status = field(error, "statusCode")
-  const message = String(field(error, "message") ?? error)
-  return (typeof status === "number" ? `${status} ${message}` : message).slice(0, 300)
-}
-
 export const fromOpenSearch = (
   client: OpenSearchClient.OpenSearchClient["Service"],
   options: OpenSearchOptions
@@ -69,41 +63,58 @@ export const fromOpenSearch = (
   const lenient = { ignore_unavailable: true, allow_no_indices: true } as const
   const thisRun = { range: { receivedAt: { gte: since, format: "epoch_millis" } } }
 
-  const call = <A>(what: string, request: () => Promise<A>) =>
-    Effect.tryPromise({
-      try: request,
-      catch: (cause) =>
-        new IndexReadError({ message: `OpenSearch ${what} on ${alias} failed: ${describe(cause)}`, cause })
-    })
+  const call = (what: string, request: OpenSearchClient.Request) =>
+    client.request(request).pipe(
+      Effect.map((response) => response.body),
+      Effect.mapError(
+        (cause) =>
+          new IndexReadError({
+            message: `OpenSearch ${what} on ${alias} failed: ${cause.message.slice(0, 300)}`,
+            cause
+          })
+      )
+    )
+  const path = (endpoint: string) => `/${encodeURIComponent(alias)}/${endpoint}`
 
-  const refresh = call("refresh", () => client.indices.refresh({ index: alias, ...lenient }))
+  const refresh = call("refresh", { method: "POST", path: path("_refresh"), querystring: lenient })
 
   let last: { readonly at: number; readonly count: number } | undefined
   const count = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     if (last !== undefined && now - last.at < refreshEvery) return last.count
     yield* refresh
-    const answer = yield* call("_count", () =>
-      client.count({ index: alias, ...lenient, body: { query: { bool: { filter: [thisRun] } } } })
-    )
-    last = { at: now, count: answer.body.count }
-    return answer.body.count
+    const answer = yield* call("_count", {
+      method: "POST",
+      path: path("_count"),
+      querystring: lenient,
+      body: { query: { bool: { filter: [thisRun] } } }
+    })
+    const counted = Number(field(answer, "count") ?? 0)
+    last = { at: now, count: counted }
+    return counted
   })
 
   const holdingPage = (page: ReadonlyArray<string>) =>
-    call("_search by id", () =>
-      client.search({
-        index: alias,
-        ...lenient,
-        body: {
-          // One document per id is expected; room for more keeps a page from pushing any out.
-          size: Math.min(2 * page.length, 10_000),
-          _source: false,
-          query: { bool: { filter: [{ ids: { values: [...page] } }, thisRun] } }
-        }
+    call("_search by id", {
+      method: "POST",
+      path: path("_search"),
+      querystring: lenient,
+      body: {
+        // One document per id is expected; room for more keeps a page from pushing any out.
+        size: Math.min(2 * page.length, 10_000),
+        _source: false,
+        query: { bool: { filter: [{ ids: { values: [...page] } }, thisRun] } }
+      }
+    }).pipe(
+      Effect.map((answer) => {
+        const hits = field(field(answer, "hits"), "hits")
+        return Array.isArray(hits)
+          ? hits.flatMap((hit) => {
+              const id = field(hit, "_id")
+              return typeof id === "string" ? [id] : []
+            })
+          : []
       })
-    ).pipe(
-      Effect.map((answer) => answer.body.hits.hits.flatMap((hit) => (hit._id === undefined ? [] : [hit._id])))
     )
 
   return {

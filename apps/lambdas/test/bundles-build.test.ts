@@ -80,6 +80,16 @@ describe("npm run build", () => {
     for (const { name } of functions) {
       if (expected[name] !== undefined) expect(clientsOf(name), name).toEqual(expected[name])
     }
+    // node:http's ES module view would load undici at start (its WebSocket getter): required instead.
+    for (const { name } of functions) {
+      const imports = metafile.outputs[`apps/lambdas/dist/${name}/index.mjs`]?.imports ?? []
+      const http = imports.filter((i) => i.path === "node:http" || i.path === "node:https")
+      expect(http.length, name).toBeGreaterThan(0)
+      expect(
+        http.filter((i) => i.kind !== "require-call"),
+        name
+      ).toEqual([])
+    }
   })
 })
 

@@ -51,25 +51,31 @@ export const retryPending = <Item, Outcome, E extends Retryable, R>(
       Effect.andThen(Effect.fail(new StillPending(true)))
     )
   const attempt = Effect.suspend(() => {
-    const pending = items.flatMap((_, i) => {
+    // Plain loops: this runs once per item of every batch the processor writes.
+    const pending: Array<number> = []
+    for (let i = 0; i < items.length; i++) {
       const outcome = outcomes[i]
-      return outcome !== undefined && isSettled(outcome) ? [] : [i]
-    })
+      if (outcome === undefined || !isSettled(outcome)) pending.push(i)
+    }
     if (pending.length === 0) return Effect.void
-    return send(pending.map((i) => items[i]!)).pipe(
+    const batch: Array<Item> = new Array(pending.length)
+    for (let j = 0; j < pending.length; j++) batch[j] = items[pending[j]!]!
+    return send(batch).pipe(
       Effect.catch((error) => {
         const outcome = whenCallFails(error)
         for (const i of pending) outcomes[i] = outcome
         return error.isRetryable ? retryIf(pending.length) : Effect.fail(new StillPending(false))
       }),
       Effect.flatMap((answers) => {
-        const answered = pending.map((i, j) => {
+        const answered: Array<{ readonly item: Item; readonly outcome: Outcome }> = new Array(pending.length)
+        let left = 0
+        for (let j = 0; j < pending.length; j++) {
           const outcome = answers[j] ?? whenUnanswered
-          outcomes[i] = outcome
-          return { item: items[i]!, outcome }
-        })
+          outcomes[pending[j]!] = outcome
+          answered[j] = { item: batch[j]!, outcome }
+          if (!isSettled(outcome)) left++
+        }
         const seen = options.onAnswered === undefined ? Effect.void : options.onAnswered(answered)
-        const left = answered.filter((a) => !isSettled(a.outcome)).length
         return left === 0 ? seen : Effect.andThen(seen, retryIf(left))
       })
     )
@@ -78,6 +84,9 @@ export const retryPending = <Item, Outcome, E extends Retryable, R>(
     Effect.retry({ schedule: options.schedule, while: (e) => e.isRetryable }),
     Effect.ignore,
     // Every item was in the first attempt, so each has an outcome.
-    Effect.map(() => outcomes.map((outcome) => outcome ?? whenUnanswered))
+    Effect.map(() => {
+      for (let i = 0; i < outcomes.length; i++) outcomes[i] ??= whenUnanswered
+      return outcomes as ReadonlyArray<Outcome>
+    })
   )
 }

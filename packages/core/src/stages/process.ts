@@ -13,7 +13,7 @@ import * as DocumentSink from "../DocumentSink.js"
 import * as LambdaEvents from "../LambdaEvents.js"
 import * as Metrics from "../Metrics.js"
 import { compareSequenceNumbers, type StreamRecord } from "../RecordStream.js"
-import { decodeEnvelope, type TelemetryEnvelope } from "../Telemetry.js"
+import { type EnvelopeFields, readEnvelope } from "../Telemetry.js"
 import { writeWithRetries } from "./writeDocuments.js"
 
 export interface ProcessFailure {
@@ -38,47 +38,72 @@ export const process = Effect.fn("process")(function* (
   const sink = yield* DocumentSink.DocumentSink
   const failed: Array<ProcessFailure> = []
 
-  // Decode; group stream records by record id (a batch can hold the same id twice after a redrive).
-  const byId = new Map<string, { envelope: TelemetryEnvelope; sequenceNumbers: Array<string> }>()
+  // Decode; one entry per record id, in first-seen order (a batch can hold the same id twice after
+  // a redrive: the later copies' sequence numbers are kept with the first). Plain loops and
+  // parallel arrays: this is the processor's per-record path.
+  const envelopes: Array<EnvelopeFields> = []
+  const ids: Array<string> = []
+  const firstSequenceNumbers: Array<string> = []
+  const positionOf = new Map<string, number>()
+  let copies: Map<number, Array<string>> | undefined
   for (const record of records) {
-    const decoded = decodeEnvelope(record.data)
+    const decoded = readEnvelope(record.data)
     if (Result.isFailure(decoded)) {
       failed.push({ sequenceNumber: record.sequenceNumber, reason: decoded.failure.reason, retryable: false })
       continue
     }
     const id = decoded.success.record.id
-    const group = byId.get(id)
-    if (group === undefined)
-      byId.set(id, { envelope: decoded.success, sequenceNumbers: [record.sequenceNumber] })
-    else group.sequenceNumbers.push(record.sequenceNumber)
+    const position = positionOf.get(id)
+    if (position === undefined) {
+      positionOf.set(id, ids.length)
+      ids.push(id)
+      envelopes.push(decoded.success)
+      firstSequenceNumbers.push(record.sequenceNumber)
+    } else {
+      copies ??= new Map()
+      const list = copies.get(position)
+      if (list === undefined) copies.set(position, [record.sequenceNumber])
+      else list.push(record.sequenceNumber)
+    }
   }
 
-  const ids = [...byId.keys()]
   const seen = yield* cache.seen(ids)
-  const toWrite = ids.filter((_, i) => seen[i] !== true).map((id) => byId.get(id)!.envelope)
+  const toWrite: Array<EnvelopeFields> = []
+  const writePosition: Array<number> = []
+  for (let i = 0; i < ids.length; i++) {
+    if (seen[i] !== true) {
+      toWrite.push(envelopes[i]!)
+      writePosition.push(i)
+    }
+  }
 
   const outcomes =
-    toWrite.length > 0
-      ? yield* writeWithRetries(sink, toWrite, (landed) => markWritten(cache, landed))
-      : new Map()
+    toWrite.length > 0 ? yield* writeWithRetries(sink, toWrite, (landed) => markWritten(cache, landed)) : []
 
   let written = 0
   let skipped = 0
-  ids.forEach((id, i) => {
-    const group = byId.get(id)!
-    const outcome = outcomes.get(id)
-    if (seen[i] === true) skipped += group.sequenceNumbers.length
-    else if (outcome?._tag === "Written") {
+  let next = 0
+  for (let i = 0; i < ids.length; i++) {
+    const extra = copies?.get(i)
+    const count = 1 + (extra?.length ?? 0)
+    if (seen[i] === true) {
+      skipped += count
+      continue
+    }
+    // `writePosition` lists the written positions in order: this one is the next of them.
+    const outcome = writePosition[next] === i ? outcomes[next++] : undefined
+    if (outcome?._tag === "Written") {
       written += 1
       // Further copies of the id in this batch are duplicates.
-      skipped += group.sequenceNumbers.length - 1
+      skipped += count - 1
     } else {
       const reason = outcome?.reason ?? "not written"
-      for (const sequenceNumber of group.sequenceNumbers) {
-        failed.push({ sequenceNumber, recordId: id, reason, retryable: outcome?._tag !== "Rejected" })
-      }
+      const retryable = outcome?._tag !== "Rejected"
+      const recordId = ids[i]!
+      failed.push({ sequenceNumber: firstSequenceNumbers[i]!, recordId, reason, retryable })
+      for (const sequenceNumber of extra ?? []) failed.push({ sequenceNumber, recordId, reason, retryable })
     }
-  })
+  }
 
   yield* Metric.update(Metrics.duplicatesSkipped, skipped)
   yield* Metric.update(Metrics.recordsWritten, written)
@@ -89,14 +114,17 @@ export const process = Effect.fn("process")(function* (
 /** Marks newly written ids in the cache and records their end-to-end delay. */
 const markWritten = (
   cache: DedupCache["Service"],
-  landed: ReadonlyArray<TelemetryEnvelope>
+  landed: ReadonlyArray<EnvelopeFields>
 ): Effect.Effect<void> =>
   landed.length === 0
     ? Effect.void
     : Effect.gen(function* () {
         yield* cache.markProcessed(landed.map((e) => e.record.id))
         const now = yield* Clock.currentTimeMillis
-        for (const e of landed) yield* Metric.update(Metrics.endToEndDelay, now - e.receivedAt)
+        yield* Metrics.updateEach(
+          Metrics.endToEndDelay,
+          landed.map((e) => now - e.receivedAt)
+        )
       })
 
 /**

@@ -171,8 +171,8 @@ export const restore = Effect.fn("restore")(function* (
     const outcomes = yield* writeWithRetries(sink, batch, (landed) =>
       cache.markProcessed(landed.map((e) => e.record.id))
     )
-    for (const envelope of batch) {
-      const outcome = outcomes.get(envelope.record.id)
+    for (const [i, envelope] of batch.entries()) {
+      const outcome = outcomes[i]
       if (outcome?._tag === "Written") written++
       else {
         failed.push({

@@ -8,13 +8,13 @@ import type * as DocumentSink from "../DocumentSink.js"
 import * as Metrics from "../Metrics.js"
 import * as PartialRetry from "../PartialRetry.js"
 import * as Schedules from "../Schedules.js"
-import type { TelemetryEnvelope } from "../Telemetry.js"
+import type { EnvelopeFields } from "../Telemetry.js"
 
 /**
  * How a stream envelope becomes a document: flat, with times as ISO strings, keyed by record id;
  * the fields a client sent beyond the four of a record stay under `attributes`.
  */
-export const toDocument = (envelope: TelemetryEnvelope): DocumentSink.Document => ({
+export const toDocument = (envelope: EnvelopeFields): DocumentSink.Document => ({
   id: envelope.record.id,
   body: {
     id: envelope.record.id,
@@ -33,13 +33,13 @@ const settled = (outcome: DocumentSink.WriteOutcome): boolean => outcome._tag !=
  * Writes the envelopes, then writes again only the items still retryable, until
  * `Schedules.sinkWrite` gives up. `onLanded` sees the items of each attempt that the sink
  * confirmed, as soon as it confirms them (the processor marks them in the cache and records their
- * delay). Returns the last outcome of every id.
+ * delay). Returns the last outcome of each envelope, in order.
  */
 export const writeWithRetries = (
   sink: DocumentSink.Service,
-  envelopes: ReadonlyArray<TelemetryEnvelope>,
-  onLanded: (landed: ReadonlyArray<TelemetryEnvelope>) => Effect.Effect<void>
-): Effect.Effect<ReadonlyMap<string, DocumentSink.WriteOutcome>> =>
+  envelopes: ReadonlyArray<EnvelopeFields>,
+  onLanded: (landed: ReadonlyArray<EnvelopeFields>) => Effect.Effect<void>
+): Effect.Effect<ReadonlyArray<DocumentSink.WriteOutcome>> =>
   PartialRetry.retryPending({
     items: envelopes.map((envelope) => ({ envelope, document: toDocument(envelope) })),
     send: (pending) => sink.write(pending.map((p) => p.document)),
@@ -51,10 +51,9 @@ export const writeWithRetries = (
     whenUnanswered: { _tag: "Retryable", reason: "the sink gave no answer for this item" },
     schedule: Schedules.sinkWrite,
     onAnswered: (answered) => {
-      const landed = answered.flatMap((a) => (a.outcome._tag === "Written" ? [a.item.envelope] : []))
+      const landed: Array<EnvelopeFields> = []
+      for (const a of answered) if (a.outcome._tag === "Written") landed.push(a.item.envelope)
       return landed.length === 0 ? Effect.void : onLanded(landed)
     },
     onRetry: () => Metric.update(Metrics.sinkRetries, 1)
-  }).pipe(
-    Effect.map((outcomes) => new Map(envelopes.map((envelope, i) => [envelope.record.id, outcomes[i]!])))
-  )
+  })

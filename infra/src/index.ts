@@ -1,4 +1,13 @@
 /**
- * @spillway/infra: the CDK app that deploys the pipeline. Not written yet; nothing is exported.
+ * @spillway/infra: the CDK app that deploys the pipeline, one construct per part and one stack
+ * per stage (`bin/app.ts` is the app; `npm run synth` synthesizes every stage).
  */
-export {}
+export * as Backup from "./Backup.js"
+export * as Ingestion from "./Ingestion.js"
+export * as Observability from "./Observability.js"
+export * as Processing from "./Processing.js"
+export * as SearchDomain from "./SearchDomain.js"
+export * as SpillwayApp from "./SpillwayApp.js"
+export * as SpillwayFunction from "./SpillwayFunction.js"
+export * as SpillwayStack from "./SpillwayStack.js"
+export * as Stages from "./Stages.js"

@@ -11,6 +11,11 @@ import { toDocument } from "../src/stages/writeDocuments.js"
 import {
   decodeEnvelope,
   decodeEnvelopeWithSchema,
+  decodeRecord,
+  decodeRecordWithSchema,
+  encodeEnvelope,
+  encodeEnvelopeWithSchema,
+  makeEnvelope,
   readEnvelope,
   TelemetryEnvelope,
   TelemetryRecord
@@ -154,5 +159,62 @@ describe("decodeEnvelope's fast path", () => {
     agree(
       JSON.stringify(valid).replace('"payload":{"v":1}', '"payload":{"__proto__":{"polluted":true},"v":1}')
     )
+  })
+})
+
+describe("decodeRecord's fast path and encodeEnvelope", () => {
+  const clientRecord = fc.record(
+    {
+      id: field(boundedString),
+      type: field(boundedString),
+      timestamp: fc.oneof(
+        { weight: 3, arbitrary: field(timestamp) },
+        {
+          weight: 2,
+          arbitrary: fc.oneof(
+            fc.integer({ min: 100_000_000_000, max: 253402300799999 }),
+            fc.constantFrom(99_999_999_999, 253402300800000, 1.5e12 + 0.5, -1, 2 ** 53, "1795514400000")
+          )
+        }
+      ),
+      payload: field(jsonObject),
+      host: fc.option(json),
+      __proto__: fc.option(json)
+    },
+    { requiredKeys: ["id", "type", "timestamp", "payload"] }
+  )
+
+  it("decodes what the schema decodes, refuses what it refuses with its reason, and writes the schema's bytes", () => {
+    let accepted = 0
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 9, arbitrary: clientRecord }, { weight: 1, arbitrary: json }),
+        (value) => {
+          // Through JSON, as the collector gets it (`__proto__` becomes an own field).
+          const input: unknown = JSON.parse(JSON.stringify(value) ?? "null")
+          const fast = decodeRecord(input)
+          const reference = decodeRecordWithSchema(input)
+          expect(Result.isSuccess(fast)).toBe(Result.isSuccess(reference))
+          if (Result.isFailure(fast) && Result.isFailure(reference)) {
+            expect(fast.failure.reason).toBe(reference.failure.reason)
+          }
+          if (Result.isSuccess(fast) && Result.isSuccess(reference)) {
+            accepted += 1
+            expect(fast.success).toBeInstanceOf(TelemetryRecord)
+            expect(fast.success).toStrictEqual(reference.success)
+            const envelope = makeEnvelope("acme", 1764669600000, fast.success)
+            expect(envelope).toStrictEqual(
+              new TelemetryEnvelope({ tenant: "acme", receivedAt: 1764669600000, record: reference.success })
+            )
+            expect(Buffer.from(encodeEnvelope(envelope)).toString("utf8")).toBe(
+              Buffer.from(encodeEnvelopeWithSchema(envelope)).toString("utf8")
+            )
+          }
+        }
+      ),
+      { numRuns: 3000, seed: 20261202 }
+    )
+    expect(accepted).toBeGreaterThan(250)
+    expect(accepted).toBeLessThan(2900)
   })
 })

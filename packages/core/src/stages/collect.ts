@@ -20,7 +20,7 @@ import * as Metrics from "../Metrics.js"
 import * as PartialRetry from "../PartialRetry.js"
 import * as RecordStream from "../RecordStream.js"
 import * as Schedules from "../Schedules.js"
-import { decodeRecord, encodeEnvelope, TelemetryEnvelope } from "../Telemetry.js"
+import { decodeRecord, encodeEnvelope, makeEnvelope, type TelemetryEnvelope } from "../Telemetry.js"
 import { encodeFallbackMessages } from "./fallbackMessages.js"
 
 /** The request body was not a non-empty JSON array of at most `maxRecordsPerRequest` items. */
@@ -113,10 +113,7 @@ export const collectFor = Effect.fn("collectFor")(function* (
       rejected.push({ index, reason: decoded.failure.reason })
       return
     }
-    const envelope = new TelemetryEnvelope(
-      { tenant, receivedAt, record: decoded.success },
-      { disableChecks: true }
-    )
+    const envelope = makeEnvelope(tenant, receivedAt, decoded.success)
     const data = encodeEnvelope(envelope)
     const entry = { index, envelope, partitionKey: decoded.success.id, data }
     const size = RecordStream.entrySize(entry)

@@ -75,6 +75,7 @@ end
 )
 
 const load = async (url: string) => {
+  const cpuBefore = process.cpuUsage()
   const { stdout } = await run("wrk", [
     "-t1",
     `-c${connections}`,
@@ -89,7 +90,10 @@ const load = async (url: string) => {
   if (line === null) throw new Error(`wrk printed no summary:\n${stdout}`)
   const requests = Number(line[1])
   const seconds = Number(line[2]) / 1e6
+  const cpu = process.cpuUsage(cpuBefore)
   return {
+    // This process's CPU (user + system) per record: steadier than throughput on a busy machine.
+    cpuMicrosPerRecord: Number(((cpu.user + cpu.system) / (requests * recordsPerBody)).toFixed(2)),
     requestsPerSecond: Math.round(requests / seconds),
     recordsPerSecond: Math.round((requests * recordsPerBody) / seconds),
     p99Ms: Number((Number(line[3]) / 1000).toFixed(1)),
@@ -211,7 +215,14 @@ const plain = async () => {
 
 // `ONLY=spillway` (with `--cpu-prof`) measures Spillway alone; its ratio is then left out.
 const only = process.env.ONLY
-const zero = { requestsPerSecond: 0, recordsPerSecond: 0, p99Ms: 0, non2xx: 0, stored: 0 }
+const zero = {
+  cpuMicrosPerRecord: 0,
+  requestsPerSecond: 0,
+  recordsPerSecond: 0,
+  p99Ms: 0,
+  non2xx: 0,
+  stored: 0
+}
 const plainFigures = only === "spillway" ? zero : await plain()
 const spillwayFigures = await spillway()
 
@@ -242,11 +253,11 @@ else {
   )
   console.log("")
   console.log(
-    `${"".padEnd(17)}${"requests/s".padStart(11)}${"records/s".padStart(11)}${"p99 ms".padStart(8)}${"× plain".padStart(9)}${"non-2xx".padStart(9)}${"stored".padStart(11)}`
+    `${"".padEnd(17)}${"requests/s".padStart(11)}${"records/s".padStart(11)}${"p99 ms".padStart(8)}${"× plain".padStart(9)}${"CPU µs/rec".padStart(12)}${"non-2xx".padStart(9)}${"stored".padStart(11)}`
   )
   for (const row of report.rows) {
     console.log(
-      `${row.name.padEnd(17)}${row.requestsPerSecond.toLocaleString("en-US").padStart(11)}${row.recordsPerSecond.toLocaleString("en-US").padStart(11)}${row.p99Ms.toFixed(1).padStart(8)}${row.ratioToPlain.toFixed(2).padStart(9)}${row.non2xx.toLocaleString("en-US").padStart(9)}${row.stored.toLocaleString("en-US").padStart(11)}`
+      `${row.name.padEnd(17)}${row.requestsPerSecond.toLocaleString("en-US").padStart(11)}${row.recordsPerSecond.toLocaleString("en-US").padStart(11)}${row.p99Ms.toFixed(1).padStart(8)}${row.ratioToPlain.toFixed(2).padStart(9)}${row.cpuMicrosPerRecord.toFixed(2).padStart(12)}${row.non2xx.toLocaleString("en-US").padStart(9)}${row.stored.toLocaleString("en-US").padStart(11)}`
     )
   }
 }

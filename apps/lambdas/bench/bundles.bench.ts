@@ -13,7 +13,7 @@
  * code download) and run on this machine's CPU, not a 128 MB–1 GB share of one: compare the rows
  * with each other, not with Lambda's REPORT lines.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -122,6 +122,28 @@ try {
         ms(median(measured.map((r) => r.warmMs))).padStart(7),
         measured[0]!.answer
       ].join("  ")
+    )
+  }
+  // `npm run bench` collects every bench's figures into bench/RESULTS.md through this file.
+  if (process.env.BENCH_JSON !== undefined) {
+    writeFileSync(
+      process.env.BENCH_JSON,
+      JSON.stringify({
+        bench: "bundles",
+        node: process.version,
+        runs,
+        rows: bundles.map((bundle) => {
+          const measured = results.get(bundle.name)!
+          return {
+            name: label(bundle),
+            bytes: bundle.bytes,
+            gzipBytes: bundle.gzipBytes,
+            coldMs: Math.round(median(measured.map((r) => r.coldMs))),
+            initMs: Math.round(median(measured.map((r) => r.initMs))),
+            warmMs: Math.round(median(measured.map((r) => r.warmMs)))
+          }
+        })
+      })
     )
   }
 } finally {

@@ -19,6 +19,7 @@
  *
  *   npm run bench:processor        (RECORDS, ROUNDS to change the size)
  */
+import { writeFileSync } from "node:fs"
 import { GCProfiler } from "node:v8"
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch"
 import { DedupCache, DocumentSink, type LambdaEvents, Process } from "@spillway/core"
@@ -190,15 +191,10 @@ const powertools: Work = async (input, cache) => {
     inBatch.add(id)
     documents.push(documentOf(envelope))
   }
-  const response = await processPartialResponse(
-    input as never,
-    recordHandler,
-    processor,
-    {
-      context: {} as never,
-      processInParallel: false
-    } as never
-  )
+  const response = await processPartialResponse(input as never, recordHandler, processor, {
+    context: {} as never,
+    processInParallel: false
+  } as never)
   bodyBytes = bulkBody(documents).length
   for (const document of documents) cache.add(document.id)
   return response.batchItemFailures.length
@@ -327,6 +323,8 @@ const report = {
   rows
 }
 
+// `npm run bench` collects every bench's figures into bench/RESULTS.md through this file.
+if (process.env.BENCH_JSON !== undefined) writeFileSync(process.env.BENCH_JSON, JSON.stringify(report))
 if (process.argv.includes("--json")) {
   console.log(JSON.stringify(report))
 } else {
@@ -334,7 +332,9 @@ if (process.argv.includes("--json")) {
     `processor hot path: ${records.toLocaleString("en-US")} records of ~${report.averageRecordBytes} bytes, 5% duplicates, median of ${rounds} rounds; node ${process.version}`
   )
   console.log("")
-  console.log(`${"".padEnd(12)}${"µs/record".padStart(11)}${"× plain loop".padStart(14)}${"bytes/record".padStart(14)}`)
+  console.log(
+    `${"".padEnd(12)}${"µs/record".padStart(11)}${"× plain loop".padStart(14)}${"bytes/record".padStart(14)}`
+  )
   for (const row of rows) {
     console.log(
       `${row.name.padEnd(12)}${row.usPerRecord.toFixed(2).padStart(11)}${row.ratioToPlainLoop.toFixed(2).padStart(14)}${row.bytesAllocatedPerRecord.toLocaleString("en-US").padStart(14)}`

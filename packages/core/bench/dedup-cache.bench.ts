@@ -9,6 +9,8 @@
  * keeps them, so its bytes per entry include the strings, as they would in production.
  * Memory is `heapUsed + arrayBuffers` after a full GC, minus the same before the structure was made.
  */
+
+import { writeFileSync } from "node:fs"
 import { availableParallelism, loadavg } from "node:os"
 import { FingerprintSet } from "../src/internal/FingerprintSet.js"
 
@@ -281,3 +283,16 @@ console.log(
     `${((N / 2) * bound).toExponential(1)}`
 )
 console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+// `npm run bench` collects every bench's figures into bench/RESULTS.md through this file.
+if (process.env.BENCH_JSON !== undefined) {
+  writeFileSync(
+    process.env.BENCH_JSON,
+    JSON.stringify({
+      bench: "dedup cache",
+      node: process.version,
+      ids: N,
+      rows: [fp.result, baseline],
+      eviction: fp.eviction
+    })
+  )
+}

@@ -1,0 +1,176 @@
+/**
+ * `npm run bench`: every benchmark, one after the other, in one run, each printing its own
+ * figures as it goes; then `bench/RESULTS.md` (a table per benchmark, each target met or not,
+ * with the machine and the command) and `bench/results.json` (the raw figures) from that run.
+ *
+ * Each benchmark is an npm script that, given `BENCH_JSON=<file>`, also writes its figures there
+ * as JSON. `BENCH=processor,collector npm run bench` runs some of them (RESULTS.md then holds
+ * only those). Figures only: nothing here fails on a missed target.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, loadavg, tmpdir, totalmem } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+type Figures = Record<string, unknown> & { readonly rows?: ReadonlyArray<Record<string, unknown>> }
+
+interface Bench {
+  readonly name: string
+  readonly script: string
+  readonly title: string
+  readonly render: (figures: Figures) => ReadonlyArray<string>
+}
+
+const n = (value: unknown, digits = 0) =>
+  typeof value === "number"
+    ? value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : String(value)
+const rowsOf = (figures: Figures) => figures.rows ?? []
+const rowNamed = (figures: Figures, name: string) => rowsOf(figures).find((r) => r.name === name)
+const verdict = (met: boolean) => (met ? "**met**" : "**not met**")
+
+const benches: ReadonlyArray<Bench> = [
+  {
+    name: "processor",
+    script: "bench:processor",
+    title: "Processor hot path",
+    render: (f) => {
+      const spillway = rowNamed(f, "spillway")
+      const ratio = Number(spillway?.ratioToPlainLoop)
+      return [
+        `${n(f.records)} Kinesis records of ~${n(f.averageRecordBytes)} bytes, ${String(f.duplicates)}, a sink that only serializes the \`_bulk\` body; median of ${n(f.rounds)} interleaved rounds, each on a fresh dedup cache.`,
+        "",
+        "| | µs per record | × plain loop | bytes allocated per record |",
+        "|---|---:|---:|---:|",
+        ...rowsOf(f).map(
+          (r) =>
+            `| ${String(r.name)} | ${n(r.usPerRecord, 2)} | ${n(r.ratioToPlainLoop, 2)} | ${n(r.bytesAllocatedPerRecord)} |`
+        ),
+        "",
+        `Target: Spillway ≤ 1.15× the plain loop — ${verdict(ratio <= 1.15)} (${n(ratio, 2)}×).`
+      ]
+    }
+  },
+  {
+    name: "collector",
+    script: "bench:collector",
+    title: "Collector",
+    render: (f) => {
+      const spillway = rowNamed(f, "spillway")
+      const ratio = Number(spillway?.ratioToPlain)
+      return [
+        `${n(f.recordsPerBody)}-record bodies (${n(f.bodyBytes)} bytes), \`wrk -t1 -c${n(f.connections)} -d${n(f.durationSeconds)}s\` from a second process on loopback, both servers putting into the same memory stream (64 shards, no throughput limit).`,
+        "",
+        "| | requests/s | records/s | × plain | server CPU µs per record | p99 ms | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        ...rowsOf(f).map(
+          (r) =>
+            `| ${String(r.name)} | ${n(r.requestsPerSecond)} | ${n(r.recordsPerSecond)} | ${n(r.ratioToPlain, 2)} | ${n(r.cpuMicrosPerRecord, 2)} | ${n(r.p99Ms, 1)} | ${n(r.non2xx)} |`
+        ),
+        "",
+        `Target: Spillway ≥ 0.7× the plain server's records/s — ${verdict(ratio >= 0.7)} (${n(ratio, 2)}×).`
+      ]
+    }
+  },
+  {
+    name: "bundles",
+    script: "bench:lambdas",
+    title: "Lambda bundles: size and cold start",
+    render: (f) => {
+      const functions = rowsOf(f).filter((r) => !String(r.name).includes("baseline"))
+      const sizeMet = functions.every((r) => Number(r.bytes) <= 1024 * 1024)
+      const coldMet = functions.every((r) => Number(r.coldMs) <= 150)
+      return [
+        `Under AWS's runtime client (\`aws-lambda-ric\`), spawn to first invocation answered, median of ${n(f.runs)} runs; every endpoint a closed loopback port.`,
+        "",
+        "| bundle | raw bytes | gzip bytes | cold start ms | of which init ms | warm ms |",
+        "|---|---:|---:|---:|---:|---:|",
+        ...rowsOf(f).map(
+          (r) =>
+            `| ${String(r.name)} | ${n(r.bytes)} | ${n(r.gzipBytes)} | ${n(r.coldMs)} | ${n(r.initMs)} | ${n(r.warmMs)} |`
+        ),
+        "",
+        `Targets: every bundle ≤ 1 MiB — ${verdict(sizeMet)}; cold start ≤ 150 ms — ${verdict(coldMet)}.`
+      ]
+    }
+  },
+  {
+    name: "cache",
+    script: "bench:cache",
+    title: "Dedup cache",
+    render: (f) => [
+      `${n(f.ids)} UUID-shaped ids.`,
+      "",
+      "| structure | bytes per entry | inserts/s | lookups/s (50% hits) | false positives |",
+      "|---|---:|---:|---:|---:|",
+      ...rowsOf(f).map(
+        (r) =>
+          `| ${String(r.name)} | ${n(Number(r.bytes) / Number(f.ids), 1)} | ${n(r.insertsPerSec)} | ${n(r.lookupsPerSec)} | ${n(r.falsePositives)} |`
+      )
+    ]
+  }
+]
+
+const wanted = process.env.BENCH?.split(",").map((s) => s.trim())
+const chosen = benches.filter((b) => wanted === undefined || wanted.includes(b.name))
+const scratch = mkdtempSync(join(tmpdir(), "spillway-bench-"))
+const started = new Date()
+const loadBefore = loadavg()
+const results: Array<{
+  bench: Bench
+  figures: Figures | undefined
+  seconds: number
+  exitCode: number | null
+}> = []
+try {
+  for (const bench of chosen) {
+    console.log(`\n== npm run ${bench.script}\n`)
+    const file = join(scratch, `${bench.name}.json`)
+    const t0 = performance.now()
+    const run = spawnSync("npm", ["run", "-s", bench.script], {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, BENCH_JSON: file }
+    })
+    let figures: Figures | undefined
+    try {
+      figures = JSON.parse(readFileSync(file, "utf8")) as Figures
+    } catch {
+      figures = undefined
+    }
+    results.push({ bench, figures, seconds: (performance.now() - t0) / 1000, exitCode: run.status })
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true })
+}
+
+const node = execFileSync(join(root, "node_modules/node/bin/node"), ["--version"]).toString().trim()
+let commit = "unknown"
+try {
+  commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root }).toString().trim()
+} catch {}
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${n(totalmem() / 2 ** 30, 1)} GiB`
+const lines = [
+  "# Benchmark results",
+  "",
+  `Written by \`npm run bench\` (\`bench/run.ts\`) on ${started.toISOString()}; raw figures in \`bench/results.json\`.`,
+  "",
+  `- Machine: ${machine}; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")} at the start`,
+  `- Node ${node}; commit ${commit}`,
+  `- Command: \`${wanted === undefined ? "npm run bench" : `BENCH=${wanted.join(",")} npm run bench`}\``,
+  ""
+]
+for (const { bench, figures, seconds, exitCode } of results) {
+  lines.push(`## ${bench.title}`, "", `\`npm run ${bench.script}\`, ${seconds.toFixed(0)} s.`, "")
+  if (figures === undefined) lines.push(`No figures: the benchmark exited with ${String(exitCode)}.`, "")
+  else lines.push(...bench.render(figures), "")
+}
+writeFileSync(join(root, "bench/RESULTS.md"), lines.join("\n"))
+writeFileSync(
+  join(root, "bench/results.json"),
+  `${JSON.stringify({ started: started.toISOString(), machine, node, commit, results: results.map((r) => ({ bench: r.bench.name, seconds: r.seconds, exitCode: r.exitCode, figures: r.figures })) }, null, 2)}\n`
+)
+console.log("\nwrote bench/RESULTS.md and bench/results.json")

@@ -5,8 +5,12 @@
  */
 import { type Context, Effect, Metric } from "effect"
 
-/** Milliseconds from `receivedAt` to indexed, one sample per record written. */
-export const endToEndDelay = Metric.summary("spillway_end_to_end_delay_ms", {
+/**
+ * Milliseconds from `receivedAt` to indexed, one sample per record written. Samples are
+ * `[delay, at]` pairs (`Metric.summaryWithTimestamp`): a batch's samples share the instant it was
+ * confirmed, so `recordDelays` reads the clock once per batch, not once per record.
+ */
+export const endToEndDelay = Metric.summaryWithTimestamp("spillway_end_to_end_delay_ms", {
   description: "Delay from collector receipt to confirmed write, per record",
   maxAge: "3650 days",
   maxSize: 200_000,
@@ -24,14 +28,14 @@ export const recordsFailed = Metric.counter("spillway_records_failed", { increme
 export const sinkRetries = Metric.counter("spillway_sink_retries", { incremental: true })
 
 /**
- * Records each value into `metric` in one effect: what `Metric.update` does once per value, for a
- * batch (the processor records a delay per document; one effect per document cost as much as
- * writing the document's NDJSON line).
+ * Records the end-to-end delay of documents confirmed at `now` (epoch ms) that were received at
+ * `receivedAt`, in one effect: `Metric.update` once per document cost as much as writing its
+ * NDJSON line (the processor's hot path).
  */
-export const updateEach = <Input>(metric: Metric.Metric<Input, unknown>, values: Iterable<Input>) =>
+export const recordDelays = (now: number, receivedAt: ReadonlyArray<number>): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
     Effect.sync(() => {
-      for (const value of values) metric.updateUnsafe(value, context)
+      for (const at of receivedAt) endToEndDelay.updateUnsafe([now - at, now], context)
     })
   )
 

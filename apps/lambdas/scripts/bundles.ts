@@ -33,7 +33,11 @@ export const functionNames = [
   "redriver",
   "processor",
   "failure-reprocessor",
-  "backup-replayer"
+  "backup-replayer",
+  "cleaner",
+  "metrics",
+  "forwarder",
+  "forward-retrier"
 ] as const
 
 /** The README's custom-sink example, a processor with a user's sink, bundled when it exists. */

@@ -7,8 +7,12 @@
  * runtime, event decoding, the deadline, partial batch responses, JSON logs and EMF metrics.
  */
 export * as BackupReplayer from "./functions/BackupReplayer.js"
+export * as Cleaner from "./functions/Cleaner.js"
+export * as ClickstreamMetrics from "./functions/ClickstreamMetrics.js"
 export * as Collector from "./functions/Collector.js"
 export * as FailureReprocessor from "./functions/FailureReprocessor.js"
+export * as Forwarder from "./functions/Forwarder.js"
+export * as ForwardRetrier from "./functions/ForwardRetrier.js"
 export * as Processor from "./functions/Processor.js"
 export * as Redriver from "./functions/Redriver.js"
 export * as BatchResponse from "./runtime/BatchResponse.js"
@@ -16,3 +20,4 @@ export * as Deadline from "./runtime/Deadline.js"
 export * as EmbeddedMetrics from "./runtime/EmbeddedMetrics.js"
 export * as JsonLog from "./runtime/JsonLog.js"
 export * as LambdaHandler from "./runtime/LambdaHandler.js"
+export * as MetricLogStdout from "./runtime/MetricLogStdout.js"

@@ -7,7 +7,7 @@
  * everything else (throttling, 5xx, per-entry failures the SDK never retries). The total time of a
  * stage's schedule stays below the Lambda timeout it runs under.
  */
-import { Duration, Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 
 /** Anything that can say whether trying again may help. */
 export interface Retryable {
@@ -87,3 +87,78 @@ export const archiveRead = Schedule.min([
  * 5 s cap jittered up by 20%.
  */
 export const sinkWriteBudget = Duration.seconds(26)
+
+/**
+ * Cleaner → clean stream, for entries the shards refused (per-entry throttling) and calls refused
+ * whole: like `sinkWrite`, doubling from 100 ms to a 5 s cap, jittered, for up to 20 s, so the
+ * invocation still answers its partial batch response (the records not put) well inside its
+ * timeout; the event source mapping sends those again.
+ */
+export const cleanPut = Schedule.min([
+  Schedule.exponential("100 millis", 2),
+  Schedule.spaced("5 seconds")
+]).pipe(Schedule.jittered, Schedule.upTo({ duration: "20 seconds" }))
+
+/**
+ * Cleaner → clean stream, between calls that stored some records and left others (the next
+ * records of the same sessions, and the refused ones): a short pause, so a shard over its
+ * per-second budget is not called again in a tight loop. Such calls do not count against
+ * `cleanPut`, which bounds the calls that store nothing.
+ */
+export const cleanPutProgressPause = Duration.millis(100)
+
+/**
+ * A 429's reset (`X-RateLimit-Reset`) further away than this is not waited for inside an
+ * invocation: the payload goes to the spool at once and the retrier sends it after the reset.
+ */
+export const metricsRateLimitWaitCap = Duration.seconds(10)
+
+const retryAfterOf = (input: unknown): number | undefined => {
+  const value =
+    typeof input === "object" && input !== null && "retryAfterMillis" in input
+      ? (input as { readonly retryAfterMillis: unknown }).retryAfterMillis
+      : undefined
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : undefined
+}
+
+/**
+ * Forwarder and retrier → metrics sink (the Datadog intake), for 429s and 5xx (and timeouts):
+ * doubling from 200 ms to a 5 s cap, jittered, for up to 20 s; after a 429 the next try waits at
+ * least until the reset the intake named (`retryAfterMillis` on the error). What still fails is
+ * spooled, never dropped. Use it with `while: isRetryable` and a `retryAfterMillis` at most
+ * `metricsRateLimitWaitCap`.
+ */
+export const metricsSubmit = Schedule.min([
+  Schedule.exponential("200 millis", 2),
+  Schedule.spaced("5 seconds")
+]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ duration: "20 seconds" }),
+  Schedule.modifyDelay(({ input, duration }) => {
+    const floor = retryAfterOf(input)
+    return Effect.succeed(floor === undefined ? duration : Duration.max(duration, Duration.millis(floor)))
+  })
+)
+
+/**
+ * The longest a payload can spend in `metricsSubmit` (to size the forwarder's timeout): delays
+ * may start until 20 s have passed, and the last is at most the rate-limit cap (10 s), which is
+ * longer than the 5 s spacing jittered up by 20%.
+ */
+export const metricsSubmitBudget = Duration.seconds(30)
+
+/**
+ * Forwarder → spool (S3 `PutObject`): 503 SlowDown and outages, tried for about three seconds
+ * (100 ms doubling, jittered, 5 retries). A spool that still refuses fails the invocation, so
+ * Lambda delivers the log event again: nothing is acknowledged that is not stored.
+ */
+export const spoolWrite = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 5 })
+)
+
+/**
+ * How often the forward retrier runs (its EventBridge rule, `rate(1 minute)`): the longest a
+ * spooled payload waits for its next try once the intake is back.
+ */
+export const spoolRetryInterval = Duration.minutes(1)

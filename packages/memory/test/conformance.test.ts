@@ -8,6 +8,7 @@ import { Conformance } from "@spillway/testing"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryIndex from "../src/MemoryIndex.js"
+import * as MemoryMetricsIntake from "../src/MemoryMetricsIntake.js"
 import * as MemoryQueue from "../src/MemoryQueue.js"
 import * as MemoryStream from "../src/MemoryStream.js"
 
@@ -62,5 +63,17 @@ Conformance.documentSinkSuite({
     retryNext: index.rejectNext,
     outage: index.startOutage(),
     clear: Effect.andThen(index.endOutage, index.rejectNext(0))
+  }))
+})
+
+Conformance.metricsSinkSuite({
+  name: "MemoryMetricsIntake",
+  clock: "test",
+  layer: () => MemoryMetricsIntake.layerMemory(),
+  accepted: MemoryMetricsIntake.MemoryMetricsIntake.use((intake) => intake.points),
+  faults: Effect.map(MemoryMetricsIntake.MemoryMetricsIntake, (intake) => ({
+    failNext: (count, reason, retryAfterMillis) =>
+      intake.failNext(count, reason, reason === "Throttled" ? { retryAfterMillis } : {}),
+    clear: intake.clearFaults
   }))
 })

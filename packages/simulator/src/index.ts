@@ -4,6 +4,8 @@
  * run reports, and `Comparison` replays the published before/after experiment on the same
  * pipeline. The renderings (table, JSON, HTML) are the CLI's.
  */
+
+export * as ClickstreamPeak from "./ClickstreamPeak.js"
 export * as Comparison from "./Comparison.js"
 export * as Report from "./Report.js"
 export * as Scenario from "./Scenario.js"

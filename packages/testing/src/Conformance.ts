@@ -25,6 +25,13 @@ export {
   type QueueOptions
 } from "./conformance/FallbackQueueSuite.js"
 export {
+  type HeldPoint,
+  MetricsSinkFaults,
+  type MetricsSinkFaultsService,
+  type MetricsSinkSuiteOptions,
+  metricsSinkSuite
+} from "./conformance/MetricsSinkSuite.js"
+export {
   type RecordStreamSuiteOptions,
   recordStreamSuite,
   StreamFaults,

@@ -3,6 +3,7 @@
  * proves itself with `Conformance.documentSinkSuite`), and helpers for tests: sample records and
  * settling (`Harness`), a fake Lambda context (`LambdaContext`), Lambda events (`EventFixtures`).
  */
+export * as ClickstreamFixtures from "./ClickstreamFixtures.js"
 export * as Conformance from "./Conformance.js"
 export * as EventFixtures from "./EventFixtures.js"
 export * as Harness from "./Harness.js"

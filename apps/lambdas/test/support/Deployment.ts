@@ -17,5 +17,9 @@ export const unreachable: Readonly<Record<string, string>> = {
   ARCHIVE_BUCKET: "spillway-archive",
   FIREHOSE_STREAM_NAME: "spillway-backup",
   API_KEYS_SOURCE: "secretsmanager",
-  API_KEYS_SECRET_ID: "spillway/api-keys"
+  API_KEYS_SECRET_ID: "spillway/api-keys",
+  // The clickstream functions (`AwsClickstream`): the metrics' line format, the forwarder's spool and key.
+  METRIC_FORMAT: "datadog",
+  SPOOL_BUCKET: "spillway-metric-spool",
+  DD_API_KEY_SECRET_ID: "spillway/datadog-api-key"
 }

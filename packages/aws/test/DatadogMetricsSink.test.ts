@@ -255,3 +255,18 @@ describe("DatadogMetricsSink configuration", () => {
     expect(DatadogApiKey.parseSecret("two words")).toBeUndefined()
   })
 })
+
+describe("the intake's check against Datadog's own client model", () => {
+  it("accepts a v2 series payload and refuses one the model cannot read", () => {
+    const series = { metric: "clickstream.events", type: 1, points: [{ timestamp: 1764669600, value: 3 }] }
+    expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, tags: ["env:prod"] }] })).toBe(
+      true
+    )
+    expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, type: 9 }] })).toBe(false)
+    expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, points: undefined }] })).toBe(
+      false
+    )
+    expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, colour: "red" }] })).toBe(false)
+    expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, metric: 7 }] })).toBe(false)
+  })
+})

@@ -3,7 +3,8 @@
  * docs/aws-behaviour.md §8), for the Datadog sink's tests: it records every request (headers,
  * compressed and decompressed sizes, the decoded payload), checks what the real intake checks —
  * the `DD-API-KEY` (403 otherwise), `Content-Encoding: gzip` bodies that gunzip to JSON of the v2
- * `MetricPayload` shape (400 otherwise), the documented size limits (413 over 512,000 bytes
+ * `MetricPayload` shape, as the spec describes it and as Datadog's own client model
+ * (`@datadog/datadog-api-client`) reads it (400 otherwise), the documented size limits (413 over 512,000 bytes
  * compressed or 5,242,880 decompressed) — and answers 202 `{"errors":[]}`, or what the test
  * planned: a 429 with the `X-RateLimit-*` headers, a 5xx, a request held without an answer (the
  * client's timeout).
@@ -11,6 +12,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { gunzipSync } from "node:zlib"
+import { v2 } from "@datadog/datadog-api-client"
 import { MetricsSink } from "@spillway/core"
 import { Effect, Result, Schema, SchemaParser } from "effect"
 
@@ -33,6 +35,24 @@ export const MetricPayload = Schema.Struct({
 export type MetricPayload = typeof MetricPayload.Type
 
 const decodePayload = SchemaParser.decodeUnknownResult(MetricPayload, { onExcessProperty: "error" })
+
+const hasUnparsed = (value: unknown): boolean =>
+  typeof value === "object" &&
+  value !== null &&
+  ((value as { _unparsed?: unknown })._unparsed === true || Object.values(value).some(hasUnparsed))
+
+/**
+ * Whether Datadog's own client, `@datadog/datadog-api-client`, reads `json` as a v2
+ * `MetricPayload`: its deserializer throws on a missing required field or an unknown one, and
+ * marks what it cannot parse (a type outside the enum, a wrong value type) `_unparsed`.
+ */
+export const acceptedByOfficialModel = (json: unknown): boolean => {
+  try {
+    return !hasUnparsed(v2.ObjectSerializer.deserialize(json, "MetricPayload", ""))
+  } catch {
+    return false
+  }
+}
 
 export type Plan =
   | { readonly _tag: "Respond"; readonly status: number; readonly headers?: Readonly<Record<string, string>> }
@@ -115,8 +135,12 @@ export const start = (apiKey: string) =>
               let payload: MetricPayload | undefined
               if (plain !== undefined) {
                 try {
-                  const decoded = decodePayload(JSON.parse(plain.toString("utf8")))
-                  payload = Result.isSuccess(decoded) ? decoded.success : undefined
+                  const json: unknown = JSON.parse(plain.toString("utf8"))
+                  const decoded = decodePayload(json)
+                  // A payload is the intake's only when both our schema of the spec and Datadog's
+                  // own client model accept it.
+                  payload =
+                    Result.isSuccess(decoded) && acceptedByOfficialModel(json) ? decoded.success : undefined
                 } catch {
                   payload = undefined
                 }

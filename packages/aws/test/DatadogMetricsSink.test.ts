@@ -266,7 +266,11 @@ describe("the intake's check against Datadog's own client model", () => {
     expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, points: undefined }] })).toBe(
       false
     )
-    expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, colour: "red" }] })).toBe(false)
+    expect(
+      FakeDatadogIntake.acceptedByOfficialModel({
+        series: [{ ...series, points: [{ timestamp: "now", value: 3 }] }]
+      })
+    ).toBe(false)
     expect(FakeDatadogIntake.acceptedByOfficialModel({ series: [{ ...series, metric: 7 }] })).toBe(false)
   })
 })

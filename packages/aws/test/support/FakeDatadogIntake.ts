@@ -43,8 +43,9 @@ const hasUnparsed = (value: unknown): boolean =>
 
 /**
  * Whether Datadog's own client, `@datadog/datadog-api-client`, reads `json` as a v2
- * `MetricPayload`: its deserializer throws on a missing required field or an unknown one, and
- * marks what it cannot parse (a type outside the enum, a wrong value type) `_unparsed`.
+ * `MetricPayload`: its deserializer throws on a missing required field or a value of the wrong
+ * type, and marks what it cannot parse (a type outside the enum) `_unparsed`. It keeps unknown
+ * fields as `additionalProperties`; our schema of the spec refuses those.
  */
 export const acceptedByOfficialModel = (json: unknown): boolean => {
   try {

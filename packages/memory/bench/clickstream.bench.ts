@@ -10,6 +10,7 @@
  *
  *   npm run bench:clickstream      (BATCHES=N, PAYLOADS=N for other counts)
  */
+import { writeFileSync } from "node:fs"
 import {
   Clean,
   CloudWatchLogs,
@@ -151,5 +152,30 @@ for (const [label, fwd] of [
 ] as const) {
   console.log(
     `  ${label}: ${fwd.lines.toLocaleString("en-US")} lines → ${fwd.points.toLocaleString("en-US")} points delivered in ${fwd.seconds.toFixed(2)} s: ${Math.round(fwd.lines / fwd.seconds).toLocaleString("en-US")} lines/s, ${Math.round(fwd.points / fwd.seconds).toLocaleString("en-US")} points/s`
+  )
+}
+
+// `npm run bench` collects every bench's figures into bench/RESULTS.md through this file.
+if (process.env.BENCH_JSON !== undefined) {
+  writeFileSync(
+    process.env.BENCH_JSON,
+    JSON.stringify({
+      bench: "clickstream",
+      node: process.version,
+      batches,
+      cleanDeriveMs: {
+        p50: percentile(hot.timings, 0.5),
+        p99: percentile(hot.timings, 0.99),
+        max: hot.timings.at(-1)
+      },
+      rows: [
+        { name: "every line its own point", ...distinct },
+        { name: "lines aggregated as derive writes them", ...aggregating }
+      ].map((row) => ({
+        ...row,
+        linesPerSecond: Math.round(row.lines / row.seconds),
+        pointsPerSecond: Math.round(row.points / row.seconds)
+      }))
+    })
   )
 }

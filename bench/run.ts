@@ -116,6 +116,21 @@ const benches: ReadonlyArray<Bench> = [
     }
   },
   {
+    name: "virtual-time",
+    script: "bench:virtual-time",
+    title: "Virtual time (the simulator's clock)",
+    render: (f) => [
+      `One fiber, ${n(f.sleeps)} sleeps of 1 s, 5 runs each.`,
+      "",
+      "| | median ms | range ms | µs per wake-up |",
+      "|---|---:|---:|---:|",
+      ...rowsOf(f).map(
+        (r) =>
+          `| ${String(r.name)} | ${n(r.medianMs)} | ${n(r.minMs)}–${n(r.maxMs)} | ${n(r.microsPerWake, 1)} |`
+      )
+    ]
+  },
+  {
     name: "cache",
     script: "bench:cache",
     title: "Dedup cache",

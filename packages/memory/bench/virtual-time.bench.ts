@@ -7,6 +7,7 @@
  *
  *   npm run bench:virtual-time      (SLEEPS=N for another count)
  */
+import { writeFileSync } from "node:fs"
 import { Clock, Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { VirtualTime } from "../src/index.js"
@@ -32,6 +33,9 @@ const adjustPerSleep = Effect.gen(function* () {
   return yield* Fiber.join(fiber)
 })
 
+const rows: Array<{ name: string; medianMs: number; minMs: number; maxMs: number; microsPerWake: number }> =
+  []
+
 const measure = async (label: string, program: Effect.Effect<number>) => {
   const runs: Array<number> = []
   for (let run = 0; run < 5; run++) {
@@ -42,6 +46,7 @@ const measure = async (label: string, program: Effect.Effect<number>) => {
   }
   runs.sort((a, b) => a - b)
   const perWake = (runs[2]! * 1000) / sleeps
+  rows.push({ name: label, medianMs: runs[2]!, minMs: runs[0]!, maxMs: runs[4]!, microsPerWake: perWake })
   console.log(
     `${label.padEnd(26)} | median ${runs[2]!.toFixed(0).padStart(6)} ms | range ${runs[0]!.toFixed(0)}–${runs[4]!.toFixed(0)} ms | ${perWake.toFixed(1)} µs per wake-up`
   )
@@ -52,3 +57,11 @@ console.log(
 )
 await measure("one adjust", oneAdjust)
 await measure("one adjust per sleep", adjustPerSleep)
+
+// `npm run bench` collects every bench's figures into bench/RESULTS.md through this file.
+if (process.env.BENCH_JSON !== undefined) {
+  writeFileSync(
+    process.env.BENCH_JSON,
+    JSON.stringify({ bench: "virtual time", node: process.version, sleeps, rows })
+  )
+}

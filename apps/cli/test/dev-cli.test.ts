@@ -19,9 +19,10 @@ const withDeadline = <A>(promise: Promise<A>, ms: number, run: Run): Promise<A> 
   ])
 
 const summaryFigure = (output: string, label: string): number => {
-  const match = output.match(new RegExp(`^\\s+${label}\\s+(\\d+)`, "m"))
+  // Figures are printed with thousands separators (20,000).
+  const match = output.match(new RegExp(`^\\s+${label}\\s+([\\d,]+)`, "m"))
   if (match?.[1] === undefined) throw new Error(`no "${label}" in the summary:\n${output}`)
-  return Number(match[1])
+  return Number(match[1].replaceAll(",", ""))
 }
 
 describe("spillway dev", () => {
@@ -32,7 +33,7 @@ describe("spillway dev", () => {
     expect(code, output).toBe(0)
     expect(output).toMatch(/collector listening on http:\/\/127\.0\.0\.1:\d+\/v1\/telemetry/)
     // Live view, as plain lines: stdout is not a terminal.
-    expect(output).toMatch(/^\[\d+\.\ds\]\s+in \d+\/s\s+out \d+\/s\s+delay avg \d+ ms p99 \d+ ms/m)
+    expect(output).toMatch(/^\[\d+\.\ds\]\s+in [\d,]+\/s\s+out [\d,]+\/s\s+delay avg \d+ ms p99 \d+ ms/m)
     expect(output).not.toContain("\x1b[")
     expect(summaryFigure(output, "sent")).toBe(20_000)
     expect(summaryFigure(output, "indexed")).toBe(20_000)
@@ -41,9 +42,9 @@ describe("spillway dev", () => {
     expect(summaryFigure(output, "rejected")).toBe(0)
     // Firehose's last buffer is delivered on the way out: the archive, read back, holds every record.
     expect(summaryFigure(output, "backed up")).toBe(20_000)
-    expect(output).toMatch(/backed up\s+20000\s+in \d+ objects? in spillway-backup; 0 missing/)
-    expect(output).toMatch(/^\[\d+\.\ds\].*backup \d+ \(\d+ objects, \d+ buffered\)/m)
-    expect(output).toMatch(/delay \(ms\)\s+avg \d+\s+p50 \d+\s+p99 \d+\s+max \d+/)
+    expect(output).toMatch(/backed up\s+20,000\s+in [\d,]+ objects? in spillway-backup; 0 missing/)
+    expect(output).toMatch(/^\[\d+\.\ds\].*backup [\d,]+ \([\d,]+ objects?, [\d,]+ buffered\)/m)
+    expect(output).toMatch(/delay \(ms\)\s+avg [\d,]+\s+p50 [\d,]+\s+p99 [\d,]+\s+max [\d,]+/)
   }, 100_000)
 
   it("a --records run that outruns the processor waits until its backlog is indexed, past the drain timeout", async () => {
@@ -57,7 +58,7 @@ describe("spillway dev", () => {
     expect(output).toContain("giving up after 20 s without progress")
     expect(summaryFigure(output, "indexed")).toBe(100_000)
     expect(summaryFigure(output, "lost")).toBe(0)
-    expect(output).toMatch(/backed up\s+100000\s+in \d+ objects? in spillway-backup; 0 missing/)
+    expect(output).toMatch(/backed up\s+100,000\s+in [\d,]+ objects? in spillway-backup; 0 missing/)
   }, 250_000)
 
   it("exits 1 when accepted records did not reach the index (no time given to drain)", async () => {
@@ -101,32 +102,31 @@ describe("spillway dev", () => {
     expect(run.output()).not.toContain("summary")
   }, 30_000)
 
-  it("refuses a bad --opensearch-url or --opensearch-index, and either one without --backend emulators, with a clear message and no stack trace", async () => {
+  it("refuses a bad --opensearch-url or --opensearch-index, and either one without --backend emulators, with one clear line, exit 2 and no stack trace", async () => {
     // No node is needed: every case is refused before anything starts.
     const cases: ReadonlyArray<{ args: ReadonlyArray<string>; code: number; says: ReadonlyArray<string> }> = [
       {
         args: ["--backend", "emulators", "--opensearch-url", "not a url"],
-        code: 1,
+        code: 2,
         says: [
-          'Invalid value for flag --opensearch-url: "not a url"',
-          "an http:// URL such as http://127.0.0.1:9200"
+          'spillway dev: --opensearch-url "not a url" is not valid: expected an http:// URL such as http://127.0.0.1:9200'
         ]
       },
       {
         args: ["--backend", "emulators", "--opensearch-url", "https://127.0.0.1:9200"],
-        code: 1,
+        code: 2,
         says: ["a plain http:// URL", "security plugin"]
       },
       {
         args: ["--backend", "emulators", "--opensearch-url", "http://127.0.0.1:9200/some/path?x=1"],
-        code: 1,
+        code: 2,
         says: ["the node's root URL", "without credentials, path or query"]
       },
       {
         args: ["--backend", "emulators", "--opensearch-index", "Spillway_Dev"],
-        code: 1,
+        code: 2,
         says: [
-          'Invalid value for flag --opensearch-index: "Spillway_Dev"',
+          'spillway dev: --opensearch-index "Spillway_Dev" is not valid',
           "not a valid index name: lower-case letters"
         ]
       },
@@ -134,7 +134,7 @@ describe("spillway dev", () => {
         args: ["--opensearch-url", "http://127.0.0.1:9200"],
         code: 2,
         says: [
-          "spillway: --opensearch-url goes with --backend emulators only: the memory backend keeps its index in memory"
+          "spillway dev: --opensearch-url goes with --backend emulators only: the memory backend keeps its index in memory"
         ]
       },
       {
@@ -147,7 +147,7 @@ describe("spillway dev", () => {
           "logs"
         ],
         code: 2,
-        says: ["spillway: --opensearch-url and --opensearch-index go with --backend emulators only"]
+        says: ["spillway dev: --opensearch-url and --opensearch-index go with --backend emulators only"]
       }
     ]
     await Promise.all(
@@ -161,6 +161,7 @@ describe("spillway dev", () => {
         expect(output).not.toContain("collector listening")
         expect(output).not.toContain("starting OpenSearch")
         expect(output).not.toMatch(/^\s+at /m)
+        expect(output.trim().split("\n")).toHaveLength(1)
       })
     )
   }, 60_000)
@@ -189,7 +190,9 @@ describe("spillway dev", () => {
       // The five posted records plus the demo records accepted before the signal.
       expect(summaryFigure(output, "indexed")).toBeGreaterThanOrEqual(5)
       // Every distinct id the collector accepted is in the index.
-      const distinct = Number(output.match(/accepted\s+\d+\s+(\d+) distinct ids/)?.[1])
+      const distinct = Number(
+        output.match(/accepted\s+[\d,]+\s+([\d,]+) distinct ids?/)?.[1]?.replaceAll(",", "")
+      )
       expect(summaryFigure(output, "indexed")).toBe(distinct)
       expect(summaryFigure(output, "backed up")).toBe(distinct)
     } finally {

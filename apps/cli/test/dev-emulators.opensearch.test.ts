@@ -49,9 +49,10 @@ const exited = (run: Run, ms: number) =>
   ])
 
 const figure = (output: string, label: string): number => {
-  const match = output.match(new RegExp(`^\\s+${label}\\s+(\\d+)`, "m"))
+  // Figures are printed with thousands separators (5,000).
+  const match = output.match(new RegExp(`^\\s+${label}\\s+([\\d,]+)`, "m"))
   if (match?.[1] === undefined) throw new Error(`no "${label}" row in the summary:\n${output}`)
-  return Number(match[1])
+  return Number(match[1].replaceAll(",", ""))
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: OpenSearch's JSON answers, only read by assertions that fail on a wrong shape
@@ -160,12 +161,12 @@ describe("spillway dev --backend emulators", () => {
     expect(output).toContain(`curl -s '${url}/${alias}/_search?q=type:cpu&size=5&pretty'`)
     expect(output).not.toContain("starting OpenSearch")
     expect(figure(output, "sent")).toBe(5000)
-    expect(output).toMatch(/^\s+accepted\s+\d+\s+5000 distinct ids$/m)
+    expect(output).toMatch(/^\s+accepted\s+[\d,]+\s+5,000 distinct ids$/m)
     expect(figure(output, "indexed")).toBe(5000)
     expect(figure(output, "lost")).toBe(0)
     expect(figure(output, "on-failure")).toBe(0)
     // Read back from the fauxqs bucket after the drain flushed the backup's buffer.
-    expect(output).toMatch(/^\s+backed up\s+5000\s+in [1-9]\d* objects? in spillway-backup; 0 missing$/m)
+    expect(output).toMatch(/^\s+backed up\s+5,000\s+in [1-9][\d,]* objects? in spillway-backup; 0 missing$/m)
     expect(output).not.toContain("pipeline not drained in time")
     expect(code, output).toBe(0)
 

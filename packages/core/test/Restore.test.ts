@@ -10,6 +10,7 @@ import * as Archive from "../src/Archive.js"
 import * as DedupCache from "../src/DedupCache.js"
 import * as DocumentSink from "../src/DocumentSink.js"
 import * as Metrics from "../src/Metrics.js"
+import type * as Restore from "../src/stages/restore.js"
 import { restore } from "../src/stages/restore.js"
 import * as Telemetry from "../src/Telemetry.js"
 
@@ -407,6 +408,32 @@ describe("Restore.restore", () => {
         expect(error).toMatchObject({ _tag: "ArchiveError", reason: "AccessDenied" })
         expect(denied.calls.list).toBe(1)
         expect(sink.writes).toEqual([])
+      })
+  )
+
+  it.effect(
+    "tells its progress after every object of each pass, the last one after its documents are written",
+    () =>
+      Effect.gen(function* () {
+        const archive = makeArchive()
+        yield* archive.put(envelopes(3, "a"), hour + 1_000)
+        yield* archive.put(envelopes(2, "b"), hour + 2_000)
+        yield* archive.put(envelopes(4, "c"), hour + 3_000)
+        const seen: Array<Restore.RestoreProgress> = []
+        const result = yield* run(archive.service, makeSink().service, DedupCache.make({ capacity: 100 }), {
+          batchSize: 4,
+          onProgress: (progress) => Effect.sync(() => seen.push(progress))
+        })
+        expect(result.written).toBe(9)
+        expect(seen).toEqual([
+          { pass: "choosing", objectsDone: 1, objects: 3, read: 3, written: 0 },
+          { pass: "choosing", objectsDone: 2, objects: 3, read: 5, written: 0 },
+          { pass: "choosing", objectsDone: 3, objects: 3, read: 9, written: 0 },
+          // Batches of 4: the first batch (a-0..a-2, b-0) is written while the second object is read.
+          { pass: "writing", objectsDone: 1, objects: 3, read: 9, written: 0 },
+          { pass: "writing", objectsDone: 2, objects: 3, read: 9, written: 4 },
+          { pass: "writing", objectsDone: 3, objects: 3, read: 9, written: 9 }
+        ])
       })
   )
 

@@ -9,6 +9,7 @@
  */
 import { Metrics } from "@spillway/core"
 import { Clock, Console, Duration, Effect, Metric } from "effect"
+import * as Text from "../Text.js"
 import type { Ledger } from "./Ledger.js"
 import type { Observed } from "./Summary.js"
 
@@ -63,13 +64,13 @@ export const formatLine = (previous: Snapshot, current: Snapshot): string => {
   const span = current.at - previous.at
   return [
     `[${(current.at / 1000).toFixed(1)}s]`,
-    `in ${perSecond(current.accepted - previous.accepted, span)}/s`,
-    `out ${perSecond(current.written - previous.written, span)}/s`,
+    `in ${Text.number(perSecond(current.accepted - previous.accepted, span))}/s`,
+    `out ${Text.number(perSecond(current.written - previous.written, span))}/s`,
     `delay avg ${ms(current.delay.avg)} p99 ${ms(current.delay.p99)}`,
-    `skips ${current.duplicatesSkipped}`,
-    `fallback ${current.fallbackDepth}`,
-    `on-failure ${current.onFailure}`,
-    `backup ${current.backup.archived} (${current.backup.objects} objects, ${current.backup.buffered} buffered)${
+    `skips ${Text.number(current.duplicatesSkipped)}`,
+    `fallback ${Text.number(current.fallbackDepth)}`,
+    `on-failure ${Text.number(current.onFailure)}`,
+    `backup ${Text.number(current.backup.archived)} (${Text.count(current.backup.objects, "object")}, ${Text.number(current.backup.buffered)} buffered)${
       current.backup.lastError === undefined ? "" : ` last error: ${current.backup.lastError}`
     }`
   ].join("  ")
@@ -81,13 +82,13 @@ export const formatBlock = (previous: Snapshot, current: Snapshot): ReadonlyArra
   const pad = (label: string) => label.padEnd(12)
   return [
     `${pad("up")}${(current.at / 1000).toFixed(0)} s`,
-    `${pad("in")}${String(perSecond(current.accepted - previous.accepted, span)).padStart(6)} rec/s   ${current.accepted} accepted`,
-    `${pad("out")}${String(perSecond(current.written - previous.written, span)).padStart(6)} rec/s   ${current.written} written`,
+    `${pad("in")}${Text.number(perSecond(current.accepted - previous.accepted, span)).padStart(6)} rec/s   ${Text.number(current.accepted)} accepted`,
+    `${pad("out")}${Text.number(perSecond(current.written - previous.written, span)).padStart(6)} rec/s   ${Text.number(current.written)} written`,
     `${pad("delay")}avg ${ms(current.delay.avg)}   p99 ${ms(current.delay.p99)}   max ${ms(current.delay.max)}`,
-    `${pad("cache skips")}${current.duplicatesSkipped}`,
-    `${pad("fallback")}${current.fallbackDepth} messages`,
-    `${pad("on-failure")}${current.onFailure} records`,
-    `${pad("backup")}${current.backup.archived} records in ${current.backup.objects} objects, ${current.backup.buffered} buffered`,
+    `${pad("cache skips")}${Text.number(current.duplicatesSkipped)}`,
+    `${pad("fallback")}${Text.count(current.fallbackDepth, "message")}`,
+    `${pad("on-failure")}${Text.count(current.onFailure, "record")}`,
+    `${pad("backup")}${Text.count(current.backup.archived, "record")} in ${Text.count(current.backup.objects, "object")}, ${Text.number(current.backup.buffered)} buffered`,
     ...(current.backup.lastError === undefined ? [] : [`${pad("")}last error: ${current.backup.lastError}`])
   ]
 }

@@ -116,7 +116,9 @@ export const run = (
       const rate = config.rate ?? (config.records === undefined ? defaultRate : undefined)
       const readApi =
         pipeline.readApi === undefined ? undefined : `${listening.url}${ReadApi.searchPath}?limit=5`
-      yield* Console.log(yield* banner(config, endpoint, readApi, rate, pipeline.opensearch))
+      yield* Console.log(
+        yield* banner(config, endpoint, readApi, rate, pipeline.opensearch, pipeline.emulators)
+      )
 
       const traffic = config.demo
         ? DemoTraffic.make({ url: endpoint, apiKey: demoKey.key, rate, records: config.records })
@@ -177,6 +179,12 @@ type Running = Summary.Observed & {
   readonly readApi?: ReadApi.ReadApi
   /** The OpenSearch the emulators backend indexes into. */
   readonly opensearch?: EmulatorPipeline.OpenSearch
+  /** The emulators backend's servers, which the recovery commands can be pointed at. */
+  readonly emulators?: {
+    readonly kinesisEndpoint: string
+    readonly sqsEndpoint: string
+    readonly s3Endpoint: string
+  }
 }
 
 /** A search over the alias, ready to paste. */
@@ -188,7 +196,8 @@ const banner = (
   endpoint: string,
   readApi: string | undefined,
   rate: number | undefined,
-  opensearch: EmulatorPipeline.OpenSearch | undefined
+  opensearch: EmulatorPipeline.OpenSearch | undefined,
+  emulators: Running["emulators"]
 ) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const example = JSON.stringify([
@@ -212,6 +221,16 @@ const banner = (
         : [
             `opensearch ${opensearch.url} (${opensearch.started ? "started for this run, stopped at exit" : "given by --opensearch-url"}), alias ${opensearch.alias} over daily indices ${opensearch.alias}-yyyy.MM.dd`,
             `search    ${searchExample(opensearch)}`
+          ]),
+      ...(emulators === undefined || opensearch === undefined
+        ? []
+        : [
+            // dev's names are the emulators backend's defaults: the endpoints are all a recovery command needs.
+            `recovery  spillway reprocess-failures|replay|restore --backend emulators --kinesis-endpoint ${emulators.kinesisEndpoint} --sqs-endpoint ${emulators.sqsEndpoint} --s3-endpoint ${emulators.s3Endpoint} --opensearch-endpoint ${opensearch.url}${
+              opensearch.alias === EmulatorPipeline.defaultAlias
+                ? ""
+                : ` --opensearch-index ${opensearch.alias}`
+            }`
           ]),
       `api key   ${demoKey.key} (tenant ${demoKey.tenant})${config.apiKey === undefined ? "" : ", and your key (tenant local)"}`,
       `demo      ${traffic}`,
@@ -252,10 +271,18 @@ const emulatorPipeline = (
         ? `starting OpenSearch … (the first start fetches it through Maven, about 55 MB, into ${OpenSearchNode.cacheDir()}; later starts take seconds)`
         : `using OpenSearch at ${url}`
     )
-    return yield* EmulatorPipeline.make({
+    const pipeline = yield* EmulatorPipeline.make({
       apiKeys: keys,
       opensearch: { url, alias: config.opensearch?.alias }
     }).pipe(Effect.mapError((e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })))
+    return {
+      ...pipeline,
+      emulators: {
+        kinesisEndpoint: pipeline.emulators.kinesisEndpoint,
+        sqsEndpoint: pipeline.emulators.sqsEndpoint,
+        s3Endpoint: pipeline.emulators.s3.endpoint
+      }
+    }
   })
 
 /** Waits for the fiber to end, at most `limit`. */

@@ -15,6 +15,7 @@
  */
 import { Archive, Metrics } from "@spillway/core"
 import { Effect, Metric, Result } from "effect"
+import * as Text from "../Text.js"
 import type * as DemoTraffic from "./DemoTraffic.js"
 import type { IndexReader } from "./IndexReader.js"
 import type { Ledger } from "./Ledger.js"
@@ -115,16 +116,24 @@ export const compute = (
 
 export const format = (s: Summary): string => {
   const row = (label: string, value: number | string, note = "") =>
-    `  ${label.padEnd(20)}${String(value).padStart(8)}${note === "" ? "" : `   ${note}`}`
-  const ms = (v: number) => String(Math.round(v))
+    `  ${label.padEnd(20)}${(typeof value === "number" ? Text.number(value) : value).padStart(8)}${note === "" ? "" : `   ${note}`}`
+  const ms = (v: number) => Text.number(Math.round(v))
   return [
     "summary",
-    row("sent", s.sent, s.resent > 0 ? `demo records (+${s.resent} sent twice on purpose)` : "demo records"),
-    row("accepted", s.accepted, `${s.distinctAccepted} distinct ids`),
+    row(
+      "sent",
+      s.sent,
+      s.resent > 0
+        ? `demo ${Text.noun(s.sent, "record")} (+${Text.number(s.resent)} sent twice on purpose)`
+        : `demo ${Text.noun(s.sent, "record")}`
+    ),
+    row("accepted", s.accepted, `${Text.count(s.distinctAccepted, "distinct id")}`),
     row(
       "rejected",
       s.rejected,
-      s.refusedRequests > 0 ? `records; ${s.refusedRequests} requests refused` : ""
+      s.refusedRequests > 0
+        ? `${Text.noun(s.rejected, "record")}; ${Text.count(s.refusedRequests, "request")} refused`
+        : ""
     ),
     row("indexed", s.indexed),
     row("duplicates skipped", s.duplicatesSkipped),
@@ -140,10 +149,10 @@ export const format = (s: Summary): string => {
     row(
       "backed up",
       s.archived,
-      `in ${s.archiveObjects} ${s.archiveObjects === 1 ? "object" : "objects"} in ${s.archiveBucket}; ${
+      `in ${Text.count(s.archiveObjects, "object")} in ${s.archiveBucket}; ${
         s.missingFromBackup === undefined
           ? `the archive could not be read: ${s.archiveError ?? "no reason given"}`
-          : `${s.missingFromBackup} missing`
+          : `${Text.number(s.missingFromBackup)} missing`
       }`
     ),
     `  ${"delay (ms)".padEnd(20)}avg ${ms(s.delay.avg)}  p50 ${ms(s.delay.p50)}  p99 ${ms(s.delay.p99)}  max ${ms(s.delay.max)}`

@@ -16,31 +16,35 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 
 const between = (min: number, max: number) => (n: number) => n >= min && n <= max
 
-// The help shows no defaults by itself: each description that has one names it.
+// The help shows no defaults by itself: each description ends with its default, `(default: …)`.
 
 const port = Flag.Int("port").pipe(
   Flag.filter(between(0, 65_535), () => "--port must be 0–65535"),
   Flag.withDefault(3000),
-  Flag.withDescription("Collector port on 127.0.0.1 (default 3000); 0 picks a free one (the URL is printed)")
+  Flag.withDescription("Collector port on 127.0.0.1; 0 picks a free one (the URL is printed) (default: 3000)")
 )
 
 const apiKey = Flag.String("api-key").pipe(
   Flag.optional,
-  Flag.withDescription('Also accept this API key (tenant "local"), besides the printed demo key')
+  Flag.withDescription(
+    'Also accept this API key (tenant "local"), besides the printed demo key (default: none)'
+  )
 )
 
 // A flag of its own, `--no-demo`, as before: not the negation of a `--demo` flag.
 const noDemo = Flag.Boolean("no-demo").pipe(
   Flag.withoutNegation,
   Flag.withDefault(false),
-  Flag.withDescription("No demo traffic: the pipeline only gets what you post")
+  Flag.withDescription(
+    "No demo traffic: the pipeline only gets what you post (default: off, demo traffic on)"
+  )
 )
 
 const rate = Flag.Int("rate").pipe(
   Flag.filter(between(1, 1_000_000), () => "--rate must be a positive number of records per second"),
   Flag.optional,
   Flag.withDescription(
-    `Demo records per second (default ${LocalPipeline.defaultRate}; with --records, as fast as the collector accepts)`
+    `Demo records per second (default: ${LocalPipeline.defaultRate}; with --records, as fast as the collector accepts)`
   )
 )
 
@@ -48,7 +52,7 @@ const records = Flag.Int("records").pipe(
   Flag.filter(between(1, Number.MAX_SAFE_INTEGER), () => "--records must be positive"),
   Flag.optional,
   Flag.withDescription(
-    "Send this many demo records, wait until they are indexed, print a summary and exit (1 if any was lost or is missing from the backup)"
+    "Send this many demo records, wait until they are indexed, print a summary and exit (1 if any was lost or is missing from the backup) (default: none, run until Ctrl-C)"
   )
 )
 
@@ -56,7 +60,7 @@ const maxBodyBytes = Flag.Int("max-body-bytes").pipe(
   Flag.filter(between(1, 64 * 1024 * 1024), () => "--max-body-bytes must be 1 B–64 MiB"),
   Flag.withDefault(CollectorHttp.defaultMaxBodyBytes),
   Flag.withDescription(
-    `Largest request body, raw and decompressed (default ${CollectorHttp.defaultMaxBodyBytes}, 1 MiB); larger ones get 413`
+    `Largest request body, raw and decompressed; larger ones get 413 (default: ${CollectorHttp.defaultMaxBodyBytes.toLocaleString("en-US")}, 1 MiB)`
   )
 )
 
@@ -64,7 +68,7 @@ const drainTimeout = Flag.Int("drain-timeout").pipe(
   Flag.filter(between(0, 3600), () => "--drain-timeout must be 0–3600 seconds"),
   Flag.withDefault(30),
   Flag.withDescription(
-    "Seconds Ctrl-C / SIGTERM waits for records in flight to be indexed; at the end of a --records run, seconds without a record indexed before it gives up (default 30)"
+    "Seconds Ctrl-C / SIGTERM waits for records in flight to be indexed; at the end of a --records run, seconds without a record indexed before it gives up (default: 30)"
   )
 )
 
@@ -78,14 +82,14 @@ const allowOrigin = Flag.String("allow-origin").pipe(
   ),
   Flag.atLeast(0),
   Flag.withDescription(
-    "Also answer browsers from this origin (CORS; repeat for more; http://host:* for any port, * for all); localhost and 127.0.0.1 always are"
+    "Also answer browsers from this origin (CORS; repeat for more; http://host:* for any port, * for all); localhost and 127.0.0.1 always are (default: none)"
   )
 )
 
 const backend = Flag.Literals("backend", ["memory", "emulators"]).pipe(
   Flag.withDefault("memory" as const),
   Flag.withDescription(
-    "memory (default): every AWS service in memory, with a local read API under /local on the collector's port; emulators: the AWS layers against kinesalite and fauxqs, started in-process, indexing into a real OpenSearch node (started for the run unless --opensearch-url is given)"
+    "memory: every AWS service in memory, with a local read API under /local on the collector's port; emulators: the AWS layers against kinesalite and fauxqs, started in-process, indexing into a real OpenSearch node (started for the run unless --opensearch-url is given) (default: memory)"
   )
 )
 
@@ -125,7 +129,7 @@ const opensearchUrl = Flag.String("opensearch-url").pipe(
   Flag.mapTryCatch(parseOpenSearchUrl, errorMessage),
   Flag.optional,
   Flag.withDescription(
-    "With --backend emulators: index into this existing OpenSearch node (plain HTTP, unsigned, e.g. http://127.0.0.1:9200) instead of starting one for the run"
+    "With --backend emulators: index into this existing OpenSearch node (plain HTTP, unsigned, e.g. http://127.0.0.1:9200) instead of starting one for the run (default: start one)"
   )
 )
 
@@ -136,7 +140,7 @@ const opensearchIndex = Flag.String("opensearch-index").pipe(
   ),
   Flag.optional,
   Flag.withDescription(
-    `With --backend emulators: the alias documents are indexed behind, over daily indices <alias>-yyyy.MM.dd (default ${EmulatorPipeline.defaultAlias})`
+    `With --backend emulators: the alias documents are indexed behind, over daily indices <alias>-yyyy.MM.dd (default: ${EmulatorPipeline.defaultAlias})`
   )
 )
 

@@ -48,3 +48,50 @@ export const waitFor = (run: Run, pattern: RegExp, ms: number): Promise<RegExpMa
       }
     }, 50)
   })
+
+export interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export interface RunOptions {
+  /** The child's whole environment. @default this process's, with NO_COLOR=1 */
+  readonly env?: NodeJS.ProcessEnv
+  /** SIGKILL after this many ms, and reject. @default 60000 */
+  readonly timeoutMillis?: number
+  /** The working directory. @default the repository root */
+  readonly cwd?: string
+}
+
+/** `spillway <args>` to its end, stdout and stderr apart. */
+export const run = (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Finished> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`${root}apps/cli/bin/spillway.js`, ...args], {
+      cwd: options.cwd ?? root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: options.env ?? { ...process.env, NO_COLOR: "1" }
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8")
+    })
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8")
+    })
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(
+        new Error(
+          `spillway ${args.join(" ")} did not end within ${options.timeoutMillis ?? 60_000} ms:\n${stdout}\n${stderr}`
+        )
+      )
+    }, options.timeoutMillis ?? 60_000)
+    // "close", not "exit": it comes once the pipes are drained too.
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })

@@ -22,6 +22,9 @@
  * - No end-to-end delay is recorded: these records were delivered once already; the delay metric
  *   measures the live path.
  *
+ * Progress: `onProgress` is told after every object each pass finished (pass 1 reads, pass 2
+ * writes), so a tool restoring many hours can show how far it is.
+ *
  * What it cannot write is reported per record, with the sink's reason and whether a second run
  * can help; records in the archive that are not envelopes are reported with their object, and
  * objects it cannot read (after retrying S3's refusals on `Schedules.archiveRead`, each call on
@@ -38,6 +41,21 @@ import { writeWithRetries } from "./writeDocuments.js"
 export interface RestoreOptions {
   /** Documents per bulk write. @default 500 */
   readonly batchSize?: number
+  /** Called after each object of each pass. @default nothing */
+  readonly onProgress?: (progress: RestoreProgress) => Effect.Effect<void>
+}
+
+/** How far a restore is: which pass, and its objects done out of those listed. */
+export interface RestoreProgress {
+  /** `choosing`: pass 1, reading every object to pick each id's copy; `writing`: pass 2. */
+  readonly pass: "choosing" | "writing"
+  /** Objects this pass is done with (read, or skipped as unreadable), out of `objects`. */
+  readonly objectsDone: number
+  readonly objects: number
+  /** Records read so far (pass 1, and in pass 2 the same total). */
+  readonly read: number
+  /** Documents written so far (pass 2). */
+  readonly written: number
 }
 
 export interface RestoreResult {
@@ -90,16 +108,20 @@ interface Chosen {
 const chooseCopies = Effect.fnUntraced(function* (
   keys: ReadonlyArray<string>,
   readObject: (key: string) => Effect.Effect<ReadonlyArray<Uint8Array> | undefined, never, never>,
-  range: Archive.Range
+  range: Archive.Range,
+  onObject: (objectsDone: number, read: number) => Effect.Effect<void>
 ) {
   let read = 0
   let beforeRange = 0
   const undecodable: Array<{ key: string; index: number; reason: string }> = []
   const chosen = new Map<string, Chosen>()
   const readable: Array<string> = []
-  for (const key of keys) {
+  for (const [done, key] of keys.entries()) {
     const records = yield* readObject(key)
-    if (records === undefined) continue
+    if (records === undefined) {
+      yield* onObject(done + 1, read)
+      continue
+    }
     readable.push(key)
     for (const [index, data] of records.entries()) {
       read++
@@ -113,6 +135,7 @@ const chooseCopies = Effect.fnUntraced(function* (
       if (previous === undefined || receivedAt < previous.receivedAt)
         chosen.set(record.id, { receivedAt, key, index })
     }
+    yield* onObject(done + 1, read)
   }
   for (const [id, winner] of chosen) {
     if (winner.receivedAt < range.from) {
@@ -159,7 +182,14 @@ export const restore = Effect.fn("restore")(function* (
     })
 
   // Pass 1: per id, where its earliest copy within the range is.
-  const { read, beforeRange, undecodable, chosen, readable } = yield* chooseCopies(keys, readObject, range)
+  const onProgress = options.onProgress ?? (() => Effect.void)
+  const { read, beforeRange, undecodable, chosen, readable } = yield* chooseCopies(
+    keys,
+    readObject,
+    range,
+    (objectsDone, readSoFar) =>
+      onProgress({ pass: "choosing", objectsDone, objects: keys.length, read: readSoFar, written: 0 })
+  )
 
   // Pass 2: those copies, written a batch at a time.
   let written = 0
@@ -184,9 +214,12 @@ export const restore = Effect.fn("restore")(function* (
     }
   })
   const done = new Set<string>()
-  for (const key of readable) {
-    const records = yield* readObject(key)
-    if (records === undefined) continue
+  // Objects unreadable in pass 1 are not read again: pass 2 counts them done from the start.
+  const skipped = keys.length - readable.length
+  const writing = (objectsDone: number) =>
+    onProgress({ pass: "writing", objectsDone: skipped + objectsDone, objects: keys.length, read, written })
+  for (const [objectIndex, key] of readable.entries()) {
+    const records = (yield* readObject(key)) ?? []
     for (const [index, data] of records.entries()) {
       const decoded = Telemetry.decodeEnvelope(data)
       if (Result.isFailure(decoded)) continue
@@ -197,8 +230,11 @@ export const restore = Effect.fn("restore")(function* (
       pending.push(decoded.success)
       if (pending.length >= batchSize) yield* writePending
     }
+    // The last object's chosen copies may wait in `pending`: its progress is told once they are written.
+    if (objectIndex < readable.length - 1) yield* writing(objectIndex + 1)
   }
   if (pending.length > 0) yield* writePending
+  if (readable.length > 0) yield* writing(readable.length)
   // An object readable in pass 1 but not in pass 2 leaves its chosen copies unwritten.
   for (const [id, winner] of chosen) {
     if (!done.has(id)) {

@@ -48,6 +48,7 @@ const isFresh = () => {
 
 const build = async () => {
   const esbuild = await import("esbuild")
+  const startedAt = Date.now()
   const result = await esbuild.build({
     absWorkingDir: repositoryRoot,
     entryPoints: [join(cliDir, "src", "main.ts")],
@@ -75,7 +76,9 @@ const build = async () => {
   const inputs = {}
   for (const path of Object.keys(result.metafile.inputs)) {
     const stat = statSync(join(repositoryRoot, path))
-    inputs[path] = { mtimeMs: stat.mtimeMs, size: stat.size }
+    // A file changed while esbuild ran may be in the bundle as it was before: stamped so that the
+    // next command builds again.
+    inputs[path] = { mtimeMs: stat.mtimeMs >= startedAt - 1000 ? -1 : stat.mtimeMs, size: stat.size }
   }
   mkdirSync(dirname(bundle), { recursive: true })
   // Written aside and renamed into place: two commands building at once each leave a whole file.

@@ -64,6 +64,8 @@ export interface Config {
   readonly allowedOrigins?: ReadonlyArray<string> | undefined
   /** @default 30 seconds */
   readonly drainTimeout?: Duration.Input
+  /** Shards of the stream (memory: the memory stream's, 1,000 records/s each; emulators: kinesalite's). @default 4 in memory, 2 on the emulators */
+  readonly shards?: number | undefined
   /** Redraw the live view in place. */
   readonly tty: boolean
   /** Called with the summary, whether the run ended by itself or was interrupted. */
@@ -93,7 +95,9 @@ export const run = (
         ...(config.apiKey === undefined ? [] : [{ tenant: "local", key: config.apiKey }])
       ]
       const pipeline: Running =
-        config.backend === "emulators" ? yield* emulatorPipeline(config, keys) : yield* memoryPipeline(keys)
+        config.backend === "emulators"
+          ? yield* emulatorPipeline(config, keys)
+          : yield* memoryPipeline(keys, config.shards)
       const startedAt = yield* Clock.currentTimeMillis
       const ledger = Ledger.make()
       const serverScope = yield* Scope.make()
@@ -245,10 +249,19 @@ const pollEvery = Duration.millis(100)
 const backupFlushTimeout = Duration.seconds(10)
 
 /** The memory backend: `MemoryPipeline` with the recommended mapping and its backup. */
-const memoryPipeline = (keys: ReadonlyArray<{ readonly tenant: string; readonly key: string }>) =>
+const memoryPipeline = (
+  keys: ReadonlyArray<{ readonly tenant: string; readonly key: string }>,
+  shards: number | undefined
+) =>
   Effect.gen(function* () {
-    // The mapping and buffering are the defaults, always valid: a config error here is a bug, not an input error.
-    const pipeline = yield* Effect.orDie(MemoryPipeline.make({ apiKeys: keys }))
+    // The mapping and buffering are the defaults, always valid, and `shards` was checked by the
+    // command: a config error here is a bug, not an input error.
+    const pipeline = yield* Effect.orDie(
+      MemoryPipeline.make({
+        apiKeys: keys,
+        ...(shards === undefined ? {} : { stream: { shardCount: shards } })
+      })
+    )
     const backup =
       pipeline.backup ?? (yield* Effect.die(new Error("the local pipeline was made without its backup")))
     return {
@@ -273,7 +286,8 @@ const emulatorPipeline = (
     )
     const pipeline = yield* EmulatorPipeline.make({
       apiKeys: keys,
-      opensearch: { url, alias: config.opensearch?.alias }
+      opensearch: { url, alias: config.opensearch?.alias },
+      ...(config.shards === undefined ? {} : { emulators: { shardCount: config.shards } })
     }).pipe(Effect.mapError((e) => new BackendError({ message: `cannot start the emulators: ${e.message}` })))
     return {
       ...pipeline,

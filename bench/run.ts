@@ -76,6 +76,21 @@ const benches: ReadonlyArray<Bench> = [
     }
   },
   {
+    name: "e2e",
+    script: "bench:e2e",
+    title: "End to end: spillway dev",
+    render: (f) => {
+      const delay = (f.delayMs ?? {}) as Record<string, number>
+      return [
+        `\`spillway dev --records ${n(f.records)} --shards ${n(f.shards)}\`: the whole pipeline in memory in real time, demo traffic as fast as the collector takes it, on this machine's cores.`,
+        "",
+        "| records | seconds | records/s | indexed | lost | delay avg ms | p50 ms | p99 ms | max ms | peak memory MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        `| ${n(f.records)} | ${n(f.seconds, 1)} | ${n(f.recordsPerSecond)} | ${n(f.indexed)} | ${n(f.lost)} | ${n(delay.avg)} | ${n(delay.p50)} | ${n(delay.p99)} | ${n(delay.max)} | ${n(f.peakRssMiB)} |`
+      ]
+    }
+  },
+  {
     name: "bundles",
     script: "bench:lambdas",
     title: "Lambda bundles: size and cold start",

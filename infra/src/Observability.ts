@@ -15,13 +15,13 @@
  */
 import { Duration } from "aws-cdk-lib"
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch"
-import * as actions from "aws-cdk-lib/aws-cloudwatch-actions"
 import type * as kinesis from "aws-cdk-lib/aws-kinesis"
 import type * as firehose from "aws-cdk-lib/aws-kinesisfirehose"
 import * as sns from "aws-cdk-lib/aws-sns"
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions"
 import type * as sqs from "aws-cdk-lib/aws-sqs"
 import { Construct } from "constructs"
+import { alarmsTo, pascal } from "./internal/alarms.js"
 import { durationIn, ensure } from "./internal/checks.js"
 import { output } from "./internal/outputs.js"
 import type { SearchDomain } from "./SearchDomain.js"
@@ -114,31 +114,7 @@ export class Observability extends Construct {
     })
     for (const email of props.alarmEmails ?? [])
       this.topic.addSubscription(new subscriptions.EmailSubscription(email))
-    const notify = new actions.SnsAction(this.topic)
-
-    const alarm = (
-      key: string,
-      description: string,
-      metric: cloudwatch.IMetric,
-      threshold: number,
-      options: { readonly evaluationPeriods?: number; readonly datapointsToAlarm?: number } = {}
-    ): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, key, {
-        alarmName: `spillway-${props.stageName}-${kebab(key)}`,
-        alarmDescription: description,
-        metric,
-        threshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: options.evaluationPeriods ?? 1,
-        datapointsToAlarm: options.datapointsToAlarm ?? options.evaluationPeriods ?? 1,
-        // No data means no traffic (or no failure), not a problem.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
-      created.addAlarmAction(notify)
-      created.addOkAction(notify)
-      this.alarms[key] = created
-      return created
-    }
+    const alarm = alarmsTo(this, props.stageName, this.topic, this.alarms)
 
     const { processor } = props.functions
     alarm(
@@ -301,11 +277,3 @@ export class Observability extends Construct {
     output(this, "DashboardName", this.dashboard.dashboardName)
   }
 }
-
-const pascal = (kebabName: string): string =>
-  kebabName
-    .split("-")
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join("")
-
-const kebab = (pascalName: string): string => pascalName.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase()

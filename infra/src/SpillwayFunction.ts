@@ -25,7 +25,11 @@ export const bundles = [
   "redriver",
   "processor",
   "failure-reprocessor",
-  "backup-replayer"
+  "backup-replayer",
+  "cleaner",
+  "metrics",
+  "forwarder",
+  "forward-retrier"
 ] as const
 export type Bundle = (typeof bundles)[number]
 

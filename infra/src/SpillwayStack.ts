@@ -1,12 +1,16 @@
 /**
  * One stage of Spillway as one stack: ingestion, processing, the search domain, the backup and
- * its replayer, and the alarms, wired together. A stage shares nothing with another stage (its
- * own stream, domain, archive and alarms), so each deploys, fails and is deleted on its own.
+ * its replayer, and the alarms, wired together; and, on a stage with `clickstream` settings, the
+ * clickstream metrics path with its alarms and dashboard widgets. A stage shares nothing with
+ * another stage (its own streams, domain, archive, spool and alarms), so each deploys, fails and
+ * is deleted on its own.
  */
 import { RemovalPolicy, Stack, type StackProps, Tags } from "aws-cdk-lib"
 import * as logs from "aws-cdk-lib/aws-logs"
 import type { Construct } from "constructs"
 import { Backup } from "./Backup.js"
+import { Clickstream } from "./Clickstream.js"
+import { ClickstreamObservability } from "./ClickstreamObservability.js"
 import { Ingestion } from "./Ingestion.js"
 import { ensure } from "./internal/checks.js"
 import { Observability } from "./Observability.js"
@@ -28,6 +32,9 @@ export class SpillwayStack extends Stack {
   readonly processing: Processing
   readonly backup: Backup
   readonly observability: Observability
+  /** The clickstream metrics path, on a stage with `clickstream` settings. */
+  readonly clickstream: Clickstream | undefined
+  readonly clickstreamObservability: ClickstreamObservability | undefined
 
   constructor(scope: Construct, id: string, props: SpillwayStackProps) {
     const { stage } = props
@@ -50,7 +57,7 @@ export class SpillwayStack extends Stack {
     const removalPolicy = retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY
     const metricsNamespace = stage.metricsNamespace ?? `Spillway/${stage.name}`
     const logRetention = stage.functions?.logRetention ?? logs.RetentionDays.ONE_MONTH
-    const functions: FunctionDefaults = {
+    const functions: FunctionDefaults & { readonly metricsNamespace: string } = {
       ...stage.functions,
       ...(props.codeDirectory === undefined ? {} : { codeDirectory: props.codeDirectory }),
       metricsNamespace
@@ -99,5 +106,21 @@ export class SpillwayStack extends Stack {
       deliveryStream: this.backup.deliveryStream,
       search: this.search
     })
+
+    if (stage.clickstream === undefined) {
+      this.clickstream = undefined
+      this.clickstreamObservability = undefined
+    } else {
+      const { observability, ...settings } = stage.clickstream
+      this.clickstream = new Clickstream(this, "Clickstream", { ...settings, functions, removalPolicy })
+      this.clickstreamObservability = new ClickstreamObservability(this, "ClickstreamObservability", {
+        ...observability,
+        stageName: stage.name,
+        metricsNamespace,
+        clickstream: this.clickstream,
+        topic: this.observability.topic,
+        dashboard: this.observability.dashboard
+      })
+    }
   }
 }

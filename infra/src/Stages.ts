@@ -7,16 +7,26 @@
  *
  * Every setting is optional; what a stage leaves out takes the default documented on the
  * construct's props (`IngestionSettings`, `ProcessingSettings`, `SearchDomainSettings`,
- * `BackupSettings`, `ObservabilitySettings`, `FunctionDefaults`).
+ * `BackupSettings`, `ObservabilitySettings`, `FunctionDefaults`). The clickstream metrics path is
+ * deployed only on a stage that sets `clickstream` (`ClickstreamSettings`, whose `metricFormat`
+ * it must name; here `dev` and `prod-us`).
  */
 import { Duration } from "aws-cdk-lib"
 import * as logs from "aws-cdk-lib/aws-logs"
 import type { BackupSettings } from "./Backup.js"
+import type { ClickstreamSettings } from "./Clickstream.js"
+import type { ClickstreamObservabilitySettings } from "./ClickstreamObservability.js"
 import type { IngestionSettings } from "./Ingestion.js"
 import type { ObservabilitySettings } from "./Observability.js"
 import type { ProcessingSettings } from "./Processing.js"
 import type { SearchDomainSettings } from "./SearchDomain.js"
 import type { FunctionDefaults } from "./SpillwayFunction.js"
+
+/** The clickstream metrics path of a stage, with its alarms' thresholds. */
+export interface ClickstreamStageSettings extends ClickstreamSettings {
+  /** @default the defaults of `ClickstreamObservabilitySettings` */
+  readonly observability?: ClickstreamObservabilitySettings
+}
 
 export interface StageConfig {
   /** 2–19 characters of a-z, 0-9 and '-': the stack is `Spillway-<name>`, the domain `spillway-<name>`. */
@@ -40,6 +50,8 @@ export interface StageConfig {
   readonly search?: SearchDomainSettings
   readonly backup?: BackupSettings
   readonly observability?: ObservabilitySettings
+  /** The clickstream metrics path (README "Clickstream metrics"). @default none: the stage has no clickstream resources */
+  readonly clickstream?: ClickstreamStageSettings
 }
 
 /** A small, cheap stage: one search node, a function URL, data deleted with the stack. */
@@ -62,7 +74,9 @@ export const dev: StageConfig = {
     availabilityZones: 1,
     volumeSizeGiB: 10
   },
-  backup: { expireAfter: Duration.days(120) }
+  backup: { expireAfter: Duration.days(120) },
+  // EMF lines: CloudWatch builds the clickstream metrics too, so dev shows them without Datadog.
+  clickstream: { metricFormat: "emf", metrics: { tags: ["env:dev"] } }
 }
 
 /** Production settings: provisioned shards read through an enhanced fan-out consumer, a three-zone domain. */
@@ -93,7 +107,20 @@ const production: Omit<StageConfig, "name" | "region"> = {
   observability: { delayP99Threshold: Duration.seconds(2) }
 }
 
-export const prodUs: StageConfig = { name: "prod-us", region: "us-east-1", ...production }
+export const prodUs: StageConfig = {
+  name: "prod-us",
+  region: "us-east-1",
+  ...production,
+  // One production stage with the clickstream path (prod-eu shows a stage without it). Datadog
+  // lines: no CloudWatch custom metrics for what Datadog already shows; two shards per stream,
+  // twice the capacity the simulator's peak needs (950 events/s on one shard).
+  clickstream: {
+    metricFormat: "datadog",
+    rawStream: { capacity: { mode: "provisioned", shards: 2 } },
+    cleanStream: { capacity: { mode: "provisioned", shards: 2 } },
+    metrics: { tags: ["env:prod"] }
+  }
+}
 export const prodEu: StageConfig = { name: "prod-eu", region: "eu-central-1", ...production }
 
 /** Every stage `npm run synth` synthesizes and `cdk deploy Spillway-<name>` deploys. */

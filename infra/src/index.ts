@@ -3,7 +3,10 @@
  * per stage (`bin/app.ts` is the app; `npm run synth` synthesizes every stage).
  */
 export * as Backup from "./Backup.js"
+export * as Clickstream from "./Clickstream.js"
+export * as ClickstreamObservability from "./ClickstreamObservability.js"
 export * as Ingestion from "./Ingestion.js"
+export * as MetricsForwarder from "./MetricsForwarder.js"
 export * as Observability from "./Observability.js"
 export * as Processing from "./Processing.js"
 export * as SearchDomain from "./SearchDomain.js"

@@ -117,12 +117,22 @@ describe("cdk-nag (AwsSolutionsChecks)", () => {
       "Search/Domain OS1",
       "Search/Domain OS3"
     ]
-    expect(perStage("dev")).toEqual([...common, "Search/Domain OS4", "Search/Domain OS7"].sort())
-    for (const name of ["prod-us", "prod-eu"]) {
-      expect(perStage(name)).toEqual(
-        [...common, "Ingestion/Api/DefaultRoute/Resource APIG4", "Ingestion/ApiKeys SMG4"].sort()
-      )
-    }
+    const spoolObjects = (area: string) =>
+      `IAM5[Resource::<ClickstreamForwarderSpoolEF8CCF83.Arn>/metric-spool/${area}/*]`
+    const clickstream = [
+      "Clickstream/Forwarder/DatadogApiKey SMG4",
+      "Clickstream/Forwarder/Spool S1",
+      `Clickstream/Forwarder/Forwarder/Role ${spoolObjects("pending")}`,
+      `Clickstream/Forwarder/Forwarder/Role ${spoolObjects("parked")}`,
+      `Clickstream/Forwarder/Retrier/Role ${spoolObjects("pending")}`,
+      `Clickstream/Forwarder/Retrier/Role ${spoolObjects("parked")}`
+    ]
+    const production = [...common, "Ingestion/Api/DefaultRoute/Resource APIG4", "Ingestion/ApiKeys SMG4"]
+    expect(perStage("dev")).toEqual(
+      [...common, ...clickstream, "Search/Domain OS4", "Search/Domain OS7"].sort()
+    )
+    expect(perStage("prod-us")).toEqual([...production, ...clickstream].sort())
+    expect(perStage("prod-eu")).toEqual(production.sort())
   })
 })
 

@@ -20,6 +20,11 @@ const build = (stage: StageConfig, codeDirectory = testCodeDirectory()): Spillwa
   return new SpillwayStack(new App({ outdir }), `Props${count++}`, { stage, codeDirectory })
 }
 
+const withClickstream = (clickstream: Partial<NonNullable<StageConfig["clickstream"]>>): StageConfig => ({
+  ...dev,
+  clickstream: { metricFormat: "emf", ...clickstream }
+})
+
 const withProcessing = (processing: StageConfig["processing"]): StageConfig => ({
   ...dev,
   processing: { ...dev.processing, ...processing }
@@ -118,6 +123,117 @@ describe("other bad settings fail synth with a clear message", () => {
     )
     expect(() => build({ ...dev, backup: { glacierInstantRetrievalAfter: Duration.days(45) } })).toThrow(
       /glacierInstantRetrievalAfter \(45 days\) must be at least 30 days after infrequentAccessAfter \(30 days\)/
+    )
+  })
+})
+
+describe("bad clickstream props fail synth with a clear message", () => {
+  it("a mapping's batch size, retries, record age or parallelization outside Lambda's limits", () => {
+    expect(() => build(withClickstream({ cleaner: { batchSize: 10_001 } }))).toThrow(
+      /\/Clickstream: cleaner\.batchSize must be a whole number from 1 to 10000, got 10001: Lambda's limit for Kinesis$/
+    )
+    expect(() => build(withClickstream({ metrics: { batchSize: 0 } }))).toThrow(
+      /Clickstream: metrics\.batchSize must be a whole number from 1 to 10000, got 0/
+    )
+    expect(() => build(withClickstream({ cleaner: { retryAttempts: -1 } }))).toThrow(
+      /Clickstream: cleaner\.retryAttempts must be a whole number from 0 to 10000, got -1: a finite count/
+    )
+    expect(() => build(withClickstream({ metrics: { maxRecordAge: Duration.seconds(30) } }))).toThrow(
+      /Clickstream: metrics\.maxRecordAge must be from 1 minute to 7 days, got 30 seconds/
+    )
+    expect(() => build(withClickstream({ cleaner: { maxRecordAge: Duration.hours(24) } }))).toThrow(
+      /Clickstream: cleaner\.maxRecordAge \(1 day\) must be shorter than the stream's retention \(1 day\)/
+    )
+    expect(() => build(withClickstream({ cleaner: { parallelizationFactor: 11 } }))).toThrow(
+      /cleaner\.parallelizationFactor must be a whole number from 1 to 10, got 11/
+    )
+    expect(() => build(withClickstream({ metrics: { maxBatchingWindow: Duration.seconds(301) } }))).toThrow(
+      /metrics\.maxBatchingWindow must be from 0 seconds to 5 minutes, got 5 minutes 1 second/
+    )
+    // The limits themselves are accepted; a longer retention allows a longer record age.
+    const atLimits = build(
+      withClickstream({
+        rawStream: { retention: Duration.hours(48) },
+        cleaner: { batchSize: 10_000, retryAttempts: 0, maxRecordAge: Duration.hours(47) }
+      })
+    )
+    expect(atLimits.clickstream).toBeDefined()
+  })
+
+  it("streams outside Kinesis's limits", () => {
+    expect(() =>
+      build(withClickstream({ cleanStream: { capacity: { mode: "provisioned", shards: 0 } } }))
+    ).toThrow(/Clickstream: cleanStream\.capacity\.shards must be a whole number from 1 to 10000, got 0/)
+    expect(() => build(withClickstream({ rawStream: { retention: Duration.hours(12) } }))).toThrow(
+      /Clickstream: rawStream\.retention must be from 1 day to 365 days, got 12 hours/
+    )
+  })
+
+  it("cleaner settings the cleaner would refuse at start", () => {
+    expect(() => build(withClickstream({ cleaner: { piiFields: ["sessionId"] } }))).toThrow(
+      /Clickstream: cleaner\.piiFields "sessionId" cannot be removed: the metrics are keyed on it/
+    )
+    expect(() => build(withClickstream({ cleaner: { piiFields: [] } }))).toThrow(
+      /cleaner\.piiFields must name at least one field: an empty CLEAN_PII_FIELDS reads as unset/
+    )
+    expect(() => build(withClickstream({ cleaner: { botUserAgents: "bot|(crawler" } }))).toThrow(
+      /cleaner\.botUserAgents must be a regular expression, got "bot\|\(crawler": SyntaxError/
+    )
+    expect(() => build(withClickstream({ cleaner: { eventTypes: [] } }))).toThrow(
+      /cleaner\.eventTypes must be "\*" or one or more event types/
+    )
+    expect(() => build(withClickstream({ cleaner: { maxEventAge: Duration.hours(2) } }))).toThrow(
+      /cleaner\.maxEventAge must be from 1 second to 1 hour, got 2 hours: Datadog takes points up to an hour old/
+    )
+    expect(() => build(withClickstream({ cleaner: { maxClockSkew: Duration.millis(1500) } }))).toThrow(
+      /cleaner\.maxClockSkew must be whole seconds, got 1 second 500 millis/
+    )
+    expect(() => build(withClickstream({ cleaner: { timeout: Duration.seconds(20) } }))).toThrow(
+      /Clickstream: cleaner\.timeout \(20 seconds\) is shorter than the cleaner's put budget \(26 seconds\)/
+    )
+  })
+
+  it("metric settings the metrics function or the forwarder would get wrong", () => {
+    expect(() => build(withClickstream({ metrics: { tags: ["env prod"] } }))).toThrow(
+      /Clickstream: metrics\.tags must be key:value tags .*got "env prod"/
+    )
+    expect(() => build(withClickstream({ metrics: { emfNamespace: "Spillway/dev" } }))).toThrow(
+      /metrics\.emfNamespace \(Spillway\/dev\) must differ from the functions' METRICS_NAMESPACE: the forwarder would ship their operational metrics to Datadog/
+    )
+    expect(() => build(withClickstream({ metrics: { prefix: "1shop" } }))).toThrow(
+      /metrics\.prefix must start with a letter/
+    )
+  })
+
+  it("a forwarder that could be cut off before it spools, a retrier shorter than one entry, a bad site or prefix", () => {
+    expect(() => build(withClickstream({ forwarder: { timeout: Duration.seconds(40) } }))).toThrow(
+      "/Clickstream/Forwarder: timeout (40 seconds) is shorter than one payload's submit budget, last request and spool write (30 seconds + 10 seconds + 10 seconds): an invocation still retrying Datadog would be cut off before it spooled what it could not send. Use at least that; forwarderTimeout(requestTimeout) = 56 seconds also leaves the deadline margin"
+    )
+    expect(build(withClickstream({ forwarder: { timeout: Duration.seconds(50) } })).clickstream).toBeDefined()
+    expect(() => build(withClickstream({ forwarder: { retrierTimeout: Duration.seconds(30) } }))).toThrow(
+      /Forwarder: retrierTimeout must be from 56 seconds to 15 minutes, got 30 seconds/
+    )
+    expect(() => build(withClickstream({ forwarder: { site: "datadog com" } }))).toThrow(
+      /Forwarder: site must be a Datadog site such as datadoghq\.com/
+    )
+    expect(() => build(withClickstream({ forwarder: { spoolPrefix: "spool" } }))).toThrow(
+      /Forwarder: spoolPrefix must be folders ending in '\/'/
+    )
+    expect(() => build(withClickstream({ forwarder: { parkedExpiration: Duration.hours(36) } }))).toThrow(
+      /Forwarder: parkedExpiration must be whole days/
+    )
+    expect(() =>
+      build(
+        withClickstream({ forwarder: { apiKeySecret: { kind: "existing", secretName: "shop datadog" } } })
+      )
+    ).toThrow(/Forwarder: apiKeySecret\.secretName must be a Secrets Manager secret name/)
+  })
+
+  it("alarm thresholds outside what the metrics can show", () => {
+    expect(() =>
+      build(withClickstream({ observability: { spoolAgeThreshold: Duration.seconds(30) } }))
+    ).toThrow(
+      /ClickstreamObservability: spoolAgeThreshold must be from 1 minute to 1 hour, got 30 seconds: the retrier reports every minute/
     )
   })
 })

@@ -19,7 +19,9 @@ import { dev, prodEu, prodUs } from "../src/Stages.js"
 import { removeTemporaryFolders, stages, synthesizeAll } from "./support/synth.js"
 import {
   actionsOf,
+  envOf,
   getAtt,
+  grants,
   logicalId,
   onlyResource,
   ref,
@@ -39,23 +41,6 @@ const devStack = stackOf("dev")
 const prodStack = stackOf("prod-us")
 const devTemplate = synthesized.template(dev)
 const prodTemplate = synthesized.template(prodUs)
-
-const envOf = (template: Template, fn: SpillwayFunction) =>
-  (
-    resource(template, logicalId(fn.function)).Properties.Environment as {
-      Variables: Record<string, unknown>
-    }
-  ).Variables
-
-/** `{ actions, resource }` pairs of a role's statements, sorted, for whole-policy comparisons. */
-const grants = (statements: ReadonlyArray<Statement>) =>
-  statements
-    .map((statement) => ({
-      actions: actionsOf(statement),
-      resource: statement.Resource,
-      ...(statement.Condition === undefined ? {} : { condition: statement.Condition })
-    }))
-    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
 
 const streamArn = (stack: SpillwayStack) => getAtt(stack.ingestion.stream)
 const logsGrant = (fn: SpillwayFunction) => ({
@@ -95,6 +80,7 @@ describe("stages", () => {
       "spillway-prod-eu"
     ])
     const prodEuTemplate = synthesized.template(prodEu)
+    // prod-eu has no clickstream path: only the telemetry pipeline's alarms.
     expect(Object.keys(prodEuTemplate.findResources("AWS::CloudWatch::Alarm")).length).toBe(19)
     prodEuTemplate.hasResourceProperties("AWS::CloudWatch::Alarm", {
       AlarmName: "spillway-prod-eu-delay-p99",
@@ -118,10 +104,26 @@ describe("stages", () => {
       "OnFailureQueueUrl",
       "StreamArn"
     ]
+    const clickstream = [
+      "CleanerOnFailureQueueUrl",
+      "ClickstreamCleanStreamArn",
+      "ClickstreamRawStreamArn",
+      "ClickstreamRawStreamName",
+      "DatadogApiKeySecretId",
+      "ForwarderName",
+      "ForwarderOnFailureQueueUrl",
+      "MetricSpoolBucket",
+      "MetricsOnFailureQueueUrl"
+    ]
     expect(Object.keys(devTemplate.toJSON().Outputs).sort()).toEqual(
-      [...common, "ApiKeysParameterName"].sort()
+      [...common, ...clickstream, "ApiKeysParameterName"].sort()
     )
-    expect(Object.keys(prodTemplate.toJSON().Outputs).sort()).toEqual([...common, "ApiKeysSecretName"].sort())
+    expect(Object.keys(prodTemplate.toJSON().Outputs).sort()).toEqual(
+      [...common, ...clickstream, "ApiKeysSecretName"].sort()
+    )
+    expect(Object.keys(synthesized.template(prodEu).toJSON().Outputs).sort()).toEqual(
+      [...common, "ApiKeysSecretName"].sort()
+    )
     expect(devTemplate.toJSON().Outputs.BackupReplayerName.Value).toEqual(
       ref(devStack.backup.replayer.function)
     )
@@ -247,7 +249,8 @@ describe("Ingestion", () => {
 
   it("every queue refuses requests without TLS", () => {
     const policies = Object.values(devTemplate.findResources("AWS::SQS::QueuePolicy"))
-    expect(policies).toHaveLength(4)
+    // The fallback and on-failure queues with their DLQs, and the clickstream path's three on-failure queues with theirs.
+    expect(policies).toHaveLength(10)
     for (const policy of policies) {
       expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({
@@ -541,7 +544,8 @@ describe("SearchDomain", () => {
     })
     devTemplate.resourceCountIs("Custom::OpenSearchAccessPolicy", 0)
     devTemplate.resourceCountIs("Custom::CloudwatchLogResourcePolicy", 0)
-    expect(Object.keys(devTemplate.findResources("AWS::Lambda::Function"))).toHaveLength(5)
+    // The telemetry pipeline's five and the clickstream path's four: no custom resource's function.
+    expect(Object.keys(devTemplate.findResources("AWS::Lambda::Function"))).toHaveLength(9)
   })
 })
 
@@ -690,12 +694,18 @@ describe("SpillwayFunction", () => {
   it("every function: Node 24 on arm64, index.handler, JSON logs into its own log group with a retention", () => {
     for (const stack of [devStack, prodStack]) {
       const template = synthesized.template(stack.stage)
+      const clickstream = stack.clickstream
+      if (clickstream === undefined) throw new Error(`${stack.stage.name} has the clickstream path`)
       const functions = [
         stack.ingestion.collector,
         stack.ingestion.redriver,
         stack.processing.processor,
         stack.processing.failureReprocessor,
-        stack.backup.replayer
+        stack.backup.replayer,
+        clickstream.cleaner,
+        clickstream.metrics,
+        clickstream.forwarder.forwarder,
+        clickstream.forwarder.retrier
       ]
       for (const fn of functions) {
         expect(resource(template, logicalId(fn.function)).Properties).toMatchObject({
@@ -763,8 +773,9 @@ describe("Observability", () => {
     TreatMissingData: "notBreaching"
   })
 
-  it("19 alarms, every one to the alarm topic on alarm and on OK", () => {
-    devTemplate.resourceCountIs("AWS::CloudWatch::Alarm", 19)
+  it("19 alarms (and the clickstream path's 19 in dev), every one to the alarm topic on alarm and on OK", () => {
+    devTemplate.resourceCountIs("AWS::CloudWatch::Alarm", 38)
+    expect(Object.keys(devStack.observability.alarms)).toHaveLength(19)
     for (const alarm of Object.values(devTemplate.findResources("AWS::CloudWatch::Alarm"))) {
       expect(alarm.Properties).toMatchObject(notifying())
     }

@@ -4,7 +4,9 @@
  * kept the longest SQS allows (14 days, the dead-letter queue too: a standard queue keeps a
  * message's first enqueue time, so a shorter DLQ retention could expire it on arrival), and a
  * visibility timeout of six times the consuming function's timeout, as Lambda recommends for an
- * SQS event source (a batch that is retried, or throttled, is not sent twice meanwhile).
+ * SQS event source (a batch that is retried, or throttled, is not sent twice meanwhile). A queue
+ * no function consumes (the clickstream path's on-failure queues, read by a person) keeps SQS's
+ * default visibility timeout.
  */
 import { Duration, type RemovalPolicy } from "aws-cdk-lib"
 import * as sqs from "aws-cdk-lib/aws-sqs"
@@ -12,8 +14,11 @@ import type { Construct } from "constructs"
 import { integerIn } from "./checks.js"
 
 export interface QueueWithDlqProps {
-  /** The timeout of the function its event source mapping invokes. */
-  readonly consumerTimeout: Duration
+  /**
+   * The timeout of the function its event source mapping invokes.
+   * @default no function consumes it (a person reads it): SQS's default visibility timeout, 30 s
+   */
+  readonly consumerTimeout?: Duration
   /** Receives before SQS moves a message to the dead-letter queue. */
   readonly maxReceiveCount: number
   readonly removalPolicy: RemovalPolicy
@@ -47,7 +52,9 @@ export const queueWithDlq = (scope: Construct, id: string, props: QueueWithDlqPr
   const deadLetterQueue = new sqs.Queue(scope, `${id}DeadLetters`, common)
   const queue = new sqs.Queue(scope, id, {
     ...common,
-    visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+    ...(props.consumerTimeout === undefined
+      ? {}
+      : { visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6) }),
     ...(props.maxMessageSizeBytes === undefined ? {} : { maxMessageSizeBytes: props.maxMessageSizeBytes }),
     deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount }
   })

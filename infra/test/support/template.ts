@@ -52,3 +52,21 @@ export const statementsOf = (template: Template, role: IConstruct): ReadonlyArra
 /** A statement's actions, as a sorted list. */
 export const actionsOf = (statement: Statement): ReadonlyArray<string> =>
   (typeof statement.Action === "string" ? [statement.Action] : [...statement.Action]).sort()
+
+/** `{ actions, resource, condition? }` of each statement, sorted, for whole-policy comparisons. */
+export const grants = (statements: ReadonlyArray<Statement>) =>
+  statements
+    .map((statement) => ({
+      actions: actionsOf(statement),
+      resource: statement.Resource,
+      ...(statement.Condition === undefined ? {} : { condition: statement.Condition })
+    }))
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+
+/** A function's environment variables, as the template has them. */
+export const envOf = (template: Template, fn: { readonly function: IConstruct }): Record<string, unknown> =>
+  (
+    resource(template, logicalId(fn.function)).Properties.Environment as {
+      Variables: Record<string, unknown>
+    }
+  ).Variables

@@ -26,8 +26,7 @@ import type * as sns from "aws-cdk-lib/aws-sns"
 import type * as sqs from "aws-cdk-lib/aws-sqs"
 import { Construct } from "constructs"
 import type { Clickstream } from "./Clickstream.js"
-import { alarmsTo, pascal } from "./internal/alarms.js"
-import { durationIn } from "./internal/checks.js"
+import * as Alarms from "./internal/alarms.js"
 import type { SpillwayFunction } from "./SpillwayFunction.js"
 
 export interface ClickstreamObservabilitySettings {
@@ -53,71 +52,50 @@ export class ClickstreamObservability extends Construct {
 
   constructor(scope: Construct, id: string, props: ClickstreamObservabilityProps) {
     super(scope, id)
-    const iteratorAge = durationIn(
+    const { iteratorAgeThreshold: iteratorAge, spoolAgeThreshold: spoolAge } = Alarms.thresholds(
       this,
-      "iteratorAgeThreshold",
-      props.iteratorAgeThreshold ?? Duration.minutes(1),
-      Duration.seconds(1),
-      Duration.days(7)
+      props,
+      {
+        iteratorAgeThreshold: Alarms.iteratorAgeSetting,
+        spoolAgeThreshold: {
+          default: Duration.minutes(5),
+          min: Duration.minutes(1),
+          max: Duration.hours(1),
+          why: "the retrier reports every minute, and Datadog takes no point older than an hour"
+        }
+      }
     )
-    const spoolAge = durationIn(
-      this,
-      "spoolAgeThreshold",
-      props.spoolAgeThreshold ?? Duration.minutes(5),
-      Duration.minutes(1),
-      Duration.hours(1),
-      "the retrier reports every minute, and Datadog takes no point older than an hour"
-    )
-    const alarm = alarmsTo(this, props.stageName, props.topic, this.alarms)
+    const alarm = Alarms.alarmsTo(this, props.stageName, props.topic, this.alarms)
     const { clickstream } = props
     const { cleaner, metrics } = clickstream
     const { forwarder, retrier } = clickstream.forwarder
 
-    const emf = (metricName: string, fn: SpillwayFunction, statistic: string, period = minute) =>
-      new cloudwatch.Metric({
-        namespace: props.metricsNamespace,
-        metricName,
-        dimensionsMap: { function: fn.bundle },
-        statistic,
-        period
-      })
-    const iteratorAgeOf = (fn: SpillwayFunction, label?: string) =>
-      fn.function.metric("IteratorAge", {
-        statistic: "Maximum",
-        period: minute,
-        ...(label === undefined ? {} : { label })
-      })
+    const emf = (metricName: string, fn: SpillwayFunction, statistic: string, period?: Duration) =>
+      Alarms.emfMetric(props.metricsNamespace, metricName, fn.bundle, statistic, period)
 
     for (const [fn, stream] of [
       [cleaner, "raw"],
       [metrics, "clean"]
     ] as const) {
-      alarm(
-        `Clickstream${pascal(fn.bundle)}IteratorAge`,
+      Alarms.iteratorAgeAlarm(
+        alarm,
+        `Clickstream${Alarms.pascal(fn.bundle)}IteratorAge`,
         `The ${fn.bundle} function reads the ${stream} clickstream ${iteratorAge.toHumanString()} or more behind (maximum IteratorAge, 3 of 5 minutes): a shard is blocked or the function cannot keep up, and the live metrics lag with it.`,
-        iteratorAgeOf(fn),
-        iteratorAge.toMilliseconds(),
-        { evaluationPeriods: 5, datapointsToAlarm: 3 }
+        fn,
+        iteratorAge
       )
     }
     for (const fn of [cleaner, metrics, forwarder, retrier]) {
-      alarm(
-        `Clickstream${pascal(fn.bundle)}Errors`,
+      Alarms.errorsAlarm(
+        alarm,
+        "Clickstream",
+        fn,
         fn === forwarder
           ? "The forwarder failed invocations: it could neither deliver nor spool some points (or the deadline came first). Lambda delivers each again twice, then to the forwarder's on-failure queue; see its log group."
-          : `The ${fn.bundle} function failed invocations (a crash, a timeout, or a configuration it refused at start: see its log group).`,
-        fn.function.metricErrors({ statistic: "Sum", period: Duration.minutes(5) }),
-        1
+          : undefined
       )
     }
-    for (const fn of [cleaner, metrics, forwarder]) {
-      alarm(
-        `Clickstream${pascal(fn.bundle)}Throttles`,
-        `Invocations of the ${fn.bundle} function were throttled (account or reserved concurrency exhausted).`,
-        fn.function.metricThrottles({ statistic: "Sum", period: Duration.minutes(5) }),
-        1
-      )
-    }
+    for (const fn of [cleaner, metrics, forwarder]) Alarms.throttlesAlarm(alarm, "Clickstream", fn)
 
     const spoolAgeMetric = emf(RetrySpool.spoolOldestAge.id, retrier, "Maximum")
     alarm(
@@ -181,13 +159,7 @@ export class ClickstreamObservability extends Construct {
         "The forwarder's on-failure dead-letter queue holds messages: failed log deliveries received 10 times without being deleted."
       ]
     ]
-    const depth = (queue: sqs.IQueue, label?: string) =>
-      queue.metric("ApproximateNumberOfMessagesVisible", {
-        statistic: "Maximum",
-        period: minute,
-        ...(label === undefined ? {} : { label })
-      })
-    for (const [key, queue, description] of queues) alarm(key, description, depth(queue), 1)
+    for (const [key, queue, description] of queues) alarm(key, description, Alarms.queueDepth(queue), 1)
 
     const labelled = (metric: cloudwatch.Metric, label: string) => metric.with({ label })
     props.dashboard.addWidgets(
@@ -226,8 +198,8 @@ export class ClickstreamObservability extends Construct {
       new cloudwatch.GraphWidget({
         title: "Clickstream: lag",
         left: [
-          iteratorAgeOf(cleaner, "cleaner iterator age (ms)"),
-          iteratorAgeOf(metrics, "metrics iterator age (ms)")
+          Alarms.iteratorAgeOf(cleaner, "cleaner iterator age (ms)"),
+          Alarms.iteratorAgeOf(metrics, "metrics iterator age (ms)")
         ],
         leftAnnotations: [{ value: iteratorAge.toMilliseconds(), label: "iterator age alarm" }],
         right: [spoolAgeMetric.with({ label: "oldest spooled points (s)" })],
@@ -236,7 +208,7 @@ export class ClickstreamObservability extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: "Clickstream: on-failure queues (messages)",
-        left: queues.map(([key, queue]) => depth(queue, key.replace(/^Clickstream|Depth$/g, ""))),
+        left: queues.map(([key, queue]) => Alarms.queueDepth(queue, key.replace(/^Clickstream|Depth$/g, ""))),
         width: 12
       })
     )

@@ -21,8 +21,8 @@ import * as sns from "aws-cdk-lib/aws-sns"
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions"
 import type * as sqs from "aws-cdk-lib/aws-sqs"
 import { Construct } from "constructs"
-import { alarmsTo, pascal } from "./internal/alarms.js"
-import { durationIn, ensure } from "./internal/checks.js"
+import * as Alarms from "./internal/alarms.js"
+import { ensure } from "./internal/checks.js"
 import { output } from "./internal/outputs.js"
 import type { SearchDomain } from "./SearchDomain.js"
 import type { SpillwayFunction } from "./SpillwayFunction.js"
@@ -69,34 +69,25 @@ export class Observability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id)
-    const iteratorAge = durationIn(
-      this,
-      "iteratorAgeThreshold",
-      props.iteratorAgeThreshold ?? Duration.minutes(1),
-      Duration.seconds(1),
-      Duration.days(7)
-    )
-    const delayP99 = durationIn(
-      this,
-      "delayP99Threshold",
-      props.delayP99Threshold ?? Duration.seconds(5),
-      Duration.millis(1),
-      Duration.days(1)
-    )
-    const fallbackAge = durationIn(
-      this,
-      "fallbackAgeThreshold",
-      props.fallbackAgeThreshold ?? Duration.minutes(5),
-      Duration.seconds(1),
-      Duration.days(14)
-    )
-    const freshness = durationIn(
-      this,
-      "backupFreshnessThreshold",
-      props.backupFreshnessThreshold ?? Duration.minutes(15),
-      Duration.minutes(1),
-      Duration.days(1)
-    )
+    const {
+      iteratorAgeThreshold: iteratorAge,
+      delayP99Threshold: delayP99,
+      fallbackAgeThreshold: fallbackAge,
+      backupFreshnessThreshold: freshness
+    } = Alarms.thresholds(this, props, {
+      iteratorAgeThreshold: Alarms.iteratorAgeSetting,
+      delayP99Threshold: { default: Duration.seconds(5), min: Duration.millis(1), max: Duration.days(1) },
+      fallbackAgeThreshold: {
+        default: Duration.minutes(5),
+        min: Duration.seconds(1),
+        max: Duration.days(14)
+      },
+      backupFreshnessThreshold: {
+        default: Duration.minutes(15),
+        min: Duration.minutes(1),
+        max: Duration.days(1)
+      }
+    })
     for (const email of props.alarmEmails ?? []) {
       ensure(
         this,
@@ -114,25 +105,19 @@ export class Observability extends Construct {
     })
     for (const email of props.alarmEmails ?? [])
       this.topic.addSubscription(new subscriptions.EmailSubscription(email))
-    const alarm = alarmsTo(this, props.stageName, this.topic, this.alarms)
+    const alarm = Alarms.alarmsTo(this, props.stageName, this.topic, this.alarms)
 
     const { processor } = props.functions
-    alarm(
+    Alarms.iteratorAgeAlarm(
+      alarm,
       "ProcessorIteratorAge",
       `The processor reads the stream ${iteratorAge.toHumanString()} or more behind (maximum IteratorAge, 3 of 5 minutes): a shard is blocked or the processor cannot keep up.`,
-      processor.function.metric("IteratorAge", { statistic: "Maximum", period: minute }),
-      iteratorAge.toMilliseconds(),
-      { evaluationPeriods: 5, datapointsToAlarm: 3 }
+      processor,
+      iteratorAge
     )
 
     const emf = (metricName: string, functionName: string, statistic: string) =>
-      new cloudwatch.Metric({
-        namespace: props.metricsNamespace,
-        metricName,
-        dimensionsMap: { function: functionName },
-        statistic,
-        period: minute
-      })
+      Alarms.emfMetric(props.metricsNamespace, metricName, functionName, statistic)
     const delayP99Metric = emf("spillway_end_to_end_delay_ms", "processor", "p99")
     alarm(
       "DelayP99",
@@ -145,10 +130,7 @@ export class Observability extends Construct {
     alarm(
       "OnFailureQueueDepth",
       "The processor's event source mapping gave up on a batch and sent its record to the on-failure queue; the failure reprocessor is reading it back from the stream. If this stays, the failure reprocessor cannot write either.",
-      props.onFailureQueue.metric("ApproximateNumberOfMessagesVisible", {
-        statistic: "Maximum",
-        period: minute
-      }),
+      Alarms.queueDepth(props.onFailureQueue),
       1
     )
     alarm(
@@ -161,25 +143,14 @@ export class Observability extends Construct {
       alarm(
         `${name}Depth`,
         `The ${name} dead-letter queue holds messages: data, or the record of lost data, that needs a person (README: disaster recovery).`,
-        queue.metric("ApproximateNumberOfMessagesVisible", { statistic: "Maximum", period: minute }),
+        Alarms.queueDepth(queue),
         1
       )
     }
 
     for (const fn of Object.values(props.functions)) {
-      const name = pascal(fn.bundle)
-      alarm(
-        `${name}Errors`,
-        `The ${fn.bundle} function failed invocations (a crash, a timeout, or a configuration it refused at start: see its log group).`,
-        fn.function.metricErrors({ statistic: "Sum", period: Duration.minutes(5) }),
-        1
-      )
-      alarm(
-        `${name}Throttles`,
-        `Invocations of the ${fn.bundle} function were throttled (account or reserved concurrency exhausted).`,
-        fn.function.metricThrottles({ statistic: "Sum", period: Duration.minutes(5) }),
-        1
-      )
+      Alarms.errorsAlarm(alarm, "", fn)
+      Alarms.throttlesAlarm(alarm, "", fn)
     }
 
     alarm(
@@ -234,27 +205,19 @@ export class Observability extends Construct {
         width: 12
       })
     )
-    const depth = (queue: sqs.IQueue, label: string) =>
-      queue.metric("ApproximateNumberOfMessagesVisible", { statistic: "Maximum", period: minute, label })
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: "Queue depths (messages)",
         left: [
-          depth(props.fallbackQueue, "fallback"),
-          depth(props.onFailureQueue, "on-failure"),
-          ...Object.entries(props.deadLetterQueues).map(([name, queue]) => depth(queue, name))
+          Alarms.queueDepth(props.fallbackQueue, "fallback"),
+          Alarms.queueDepth(props.onFailureQueue, "on-failure"),
+          ...Object.entries(props.deadLetterQueues).map(([name, queue]) => Alarms.queueDepth(queue, name))
         ],
         width: 12
       }),
       new cloudwatch.GraphWidget({
         title: "Lag",
-        left: [
-          processor.function.metric("IteratorAge", {
-            statistic: "Maximum",
-            period: minute,
-            label: "iterator age (ms)"
-          })
-        ],
+        left: [Alarms.iteratorAgeOf(processor, "iterator age (ms)")],
         right: [
           props.fallbackQueue.metric("ApproximateAgeOfOldestMessage", {
             statistic: "Maximum",

@@ -4,10 +4,14 @@
  * kebab case>`, raised at the threshold or above, to the stage's one alarm topic on alarm and
  * back to OK, and with no data read as no traffic (or no failure), not as a problem.
  */
+import { Duration } from "aws-cdk-lib"
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch"
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions"
 import type * as sns from "aws-cdk-lib/aws-sns"
-import type { Construct } from "constructs"
+import type * as sqs from "aws-cdk-lib/aws-sqs"
+import type { Construct, IConstruct } from "constructs"
+import type { SpillwayFunction } from "../SpillwayFunction.js"
+import { durationIn } from "./checks.js"
 
 export interface AlarmOptions {
   /** Periods looked at. @default 1 */
@@ -51,6 +55,107 @@ export const alarmsTo = (
     return created
   }
 }
+
+/** A threshold setting: its default, and the range it must lie in. */
+export interface ThresholdSetting {
+  readonly default: Duration
+  readonly min: Duration
+  readonly max: Duration
+  /** Why the range is what it is, for the message when a value lies outside it. */
+  readonly why?: string
+}
+
+/** A stream reader's iterator age threshold, as every construct with such an alarm takes it. */
+export const iteratorAgeSetting: ThresholdSetting = {
+  default: Duration.minutes(1),
+  min: Duration.seconds(1),
+  max: Duration.days(7)
+}
+
+/** Each setting's threshold, as `props` gives it or its default, checked against its range in turn. */
+export const thresholds = <K extends string>(
+  scope: IConstruct,
+  props: { readonly [P in NoInfer<K>]?: Duration | undefined },
+  settings: Readonly<Record<K, ThresholdSetting>>
+): Record<K, Duration> => {
+  const made = {} as Record<K, Duration>
+  for (const key of Object.keys(settings) as Array<K>) {
+    const setting = settings[key]
+    made[key] = durationIn(scope, key, props[key] ?? setting.default, setting.min, setting.max, setting.why)
+  }
+  return made
+}
+
+const minute = Duration.minutes(1)
+const fiveMinutes = Duration.minutes(5)
+
+/** A metric a function writes in its EMF lines: under `namespace`, dimension `function`. */
+export const emfMetric = (
+  namespace: string,
+  metricName: string,
+  functionName: string,
+  statistic: string,
+  period: Duration = minute
+): cloudwatch.Metric =>
+  new cloudwatch.Metric({
+    namespace,
+    metricName,
+    dimensionsMap: { function: functionName },
+    statistic,
+    period
+  })
+
+/** How far behind a function reads its stream: maximum IteratorAge per minute. */
+export const iteratorAgeOf = (fn: SpillwayFunction, label?: string): cloudwatch.Metric =>
+  fn.function.metric("IteratorAge", {
+    statistic: "Maximum",
+    period: minute,
+    ...(label === undefined ? {} : { label })
+  })
+
+/** The messages a queue holds: maximum ApproximateNumberOfMessagesVisible per minute. */
+export const queueDepth = (queue: sqs.IQueue, label?: string): cloudwatch.Metric =>
+  queue.metric("ApproximateNumberOfMessagesVisible", {
+    statistic: "Maximum",
+    period: minute,
+    ...(label === undefined ? {} : { label })
+  })
+
+/** The alarm on a function's iterator age: `threshold` or more, 3 of 5 minutes. */
+export const iteratorAgeAlarm = (
+  alarm: AddAlarm,
+  key: string,
+  description: string,
+  fn: SpillwayFunction,
+  threshold: Duration
+): cloudwatch.Alarm =>
+  alarm(key, description, iteratorAgeOf(fn), threshold.toMilliseconds(), {
+    evaluationPeriods: 5,
+    datapointsToAlarm: 3
+  })
+
+/** The alarm `<prefix><Function>Errors`: any failed invocation in 5 minutes. */
+export const errorsAlarm = (
+  alarm: AddAlarm,
+  prefix: string,
+  fn: SpillwayFunction,
+  description = `The ${fn.bundle} function failed invocations (a crash, a timeout, or a configuration it refused at start: see its log group).`
+): cloudwatch.Alarm =>
+  alarm(
+    `${prefix}${pascal(fn.bundle)}Errors`,
+    description,
+    fn.function.metricErrors({ statistic: "Sum", period: fiveMinutes }),
+    1
+  )
+
+/** The alarm `<prefix><Function>Throttles`: any throttled invocation in 5 minutes. */
+export const throttlesAlarm = (alarm: AddAlarm, prefix: string, fn: SpillwayFunction): cloudwatch.Alarm =>
+  alarm(
+    `${prefix}${pascal(fn.bundle)}Throttles`,
+    `Invocations of the ${fn.bundle} function were throttled (account or reserved concurrency exhausted).`,
+    fn.function.metricThrottles({ statistic: "Sum", period: fiveMinutes }),
+    1
+  )
 
 /** `failure-reprocessor` → `FailureReprocessor`. */
 export const pascal = (kebabName: string): string =>

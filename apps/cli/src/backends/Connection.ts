@@ -82,8 +82,18 @@ const optionalString = (
     )
   )
 
-/** The connection flags, each standing for the variable named in its help. */
+/**
+ * The connection flags, each standing for the variable named in its help, in the order a command's
+ * help lists those it takes (`RecoveryCommand.flags`).
+ */
 export const flags = {
+  snapshotRepository: optionalString(
+    "snapshot-repository",
+    "SNAPSHOT_REPOSITORY",
+    "The snapshot repository",
+    "name",
+    { unset: "cs-automated, the service's hourly snapshots", emulators: "spillway-dev-snapshots" }
+  ),
   region: optionalString("region", "AWS_REGION", "AWS region", "region", {
     unset: "$AWS_DEFAULT_REGION",
     emulators: "us-east-1"

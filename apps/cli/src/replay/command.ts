@@ -6,13 +6,13 @@ import { rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Archive, DedupCache, DocumentSink, RecordStream } from "@spillway/core"
-import { Clock, Console, Effect, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Connection from "../backends/Connection.js"
 import * as Instant from "../backends/Instant.js"
 import * as OpenSearchIndex from "../backends/OpenSearchIndex.js"
 import * as Output from "../backends/Output.js"
-import * as Progress from "../backends/Progress.js"
+import * as RecoveryCommand from "../backends/RecoveryCommand.js"
 import * as Rehearsal from "../backends/Rehearsal.js"
 import * as SinkAsStream from "../backends/SinkAsStream.js"
 import { Refused } from "../Refusal.js"
@@ -28,32 +28,26 @@ const from = Instant.flag(
 )
 const to = Instant.flag("to", `End of the window (required), at or after --from: ${Instant.describe}`)
 
-const dryRun = Flag.Boolean("dry-run").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription(
-    "Read the window and count its records, and how many of their ids the index does not hold; put nothing (needs $OPENSEARCH_ENDPOINT) (default: off)"
-  )
+const dryRun = RecoveryCommand.switchFlag(
+  "dry-run",
+  "Read the window and count its records, and how many of their ids the index does not hold; put nothing (needs $OPENSEARCH_ENDPOINT) (default: off)"
 )
 
-const rate = Flag.Int("rate").pipe(
-  Flag.withMetavar("records/s"),
-  Flag.filter(
-    (n) => n >= 1 && n <= 1_000_000,
-    () => "--rate must be 1–1000000 records per second"
-  ),
+const rate = RecoveryCommand.intFlag(
+  "rate",
+  "records/s",
+  (n) => n >= 1 && n <= 1_000_000,
+  "--rate must be 1–1000000 records per second"
+).pipe(
   Flag.optional,
   Flag.withDescription(
     "Put at most this many records per second, leaving the shards room for live traffic (default: as fast as the shards take, backing off when they refuse)"
   )
 )
 
-const toSink = Flag.Boolean("to-sink").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription(
-    "Write straight into the index through the processor's stage instead of putting into the stream (needs $OPENSEARCH_ENDPOINT) (default: off, into the stream)"
-  )
+const toSink = RecoveryCommand.switchFlag(
+  "to-sink",
+  "Write straight into the index through the processor's stage instead of putting into the stream (needs $OPENSEARCH_ENDPOINT) (default: off, into the stream)"
 )
 
 const checkpoint = Flag.String("checkpoint").pipe(
@@ -64,160 +58,116 @@ const checkpoint = Flag.String("checkpoint").pipe(
   )
 )
 
-const restart = Flag.Boolean("restart").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription("Ignore the checkpoint file and replay the window from its start (default: off)")
+const restart = RecoveryCommand.switchFlag(
+  "restart",
+  "Ignore the checkpoint file and replay the window from its start (default: off)"
 )
 
-const skipUnreadable = Flag.Boolean("skip-unreadable").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription(
-    "Replay the rest of the window when an archive object cannot be read, listing it (exit 1), instead of refusing before putting anything (default: off)"
-  )
+const skipUnreadable = RecoveryCommand.switchFlag(
+  "skip-unreadable",
+  "Replay the rest of the window when an archive object cannot be read, listing it (exit 1), instead of refusing before putting anything (default: off)"
 )
-
-const {
-  region,
-  endpointUrl,
-  kinesisEndpoint,
-  s3Endpoint,
-  stream,
-  archiveBucket,
-  firehoseStream,
-  archivePrefix,
-  archiveCompression,
-  opensearchEndpoint,
-  opensearchIndex
-} = Connection.flags
 
 export const replayCommand = Command.make(
   "replay",
-  {
-    backend: Connection.backendFlag,
-    from,
-    to,
-    dryRun,
-    rate,
-    toSink,
-    checkpoint,
-    restart,
-    skipUnreadable,
-    json: Output.jsonFlag,
-    region,
-    endpointUrl,
-    kinesisEndpoint,
-    s3Endpoint,
-    stream,
-    archiveBucket,
-    firehoseStream,
-    archivePrefix,
-    archiveCompression,
-    opensearchEndpoint,
-    opensearchIndex
-  },
+  RecoveryCommand.flags({ from, to, dryRun, rate, toSink, checkpoint, restart, skipUnreadable }, [
+    "stream",
+    "archive",
+    "index"
+  ]),
   (flags) =>
-    Effect.gen(function* () {
-      if (flags.from > flags.to) {
-        return yield* new Refused({
-          command,
-          message: `--from ${Text.instant(flags.from)} is after --to ${Text.instant(flags.to)}: the window runs from --from to --to`
-        })
-      }
-      const window: Archive.Range = { from: flags.from, to: flags.to }
-      if (Archive.hourPrefixes(window)._tag === "Failure") {
-        return yield* new Refused({
-          command,
-          message: `the window spans more than ${Text.count(Archive.maxListedHours, "hour")}: replay it a year at a time at most`
-        })
-      }
-      const checkpointFile = Option.getOrElse(flags.checkpoint, () =>
-        flags.backend === "memory"
-          ? join(tmpdir(), `${process.pid}-${Checkpoint.defaultPath(window)}`)
-          : Checkpoint.defaultPath(window)
-      )
-      const options = (target: string): ReplayWindow.Options => ({
-        window,
-        dryRun: flags.dryRun,
-        ratePerSecond: Option.getOrUndefined(flags.rate),
-        target,
-        checkpointFile,
-        restart: flags.restart,
-        skipUnreadable: flags.skipUnreadable
-      })
-      const progress = yield* Progress.make({ command: "replay" })
-      const outcome =
-        flags.backend === "memory"
-          ? yield* rehearsal(flags.toSink, options).pipe(
-              // A rehearsal's checkpoint is of no use once its process ends.
-              Effect.ensuring(
-                Option.isSome(flags.checkpoint)
-                  ? Effect.void
-                  : Effect.sync(() => rmSync(checkpointFile, { force: true }))
-              )
-            )
-          : yield* Effect.scoped(
-              Effect.gen(function* () {
-                const t = Connection.target(command, flags.backend as "emulators" | "aws", flags)
-                yield* Connection.checkCredentials(t)
-                const archive = yield* Connection.archive(t)
-                const index =
-                  flags.dryRun || flags.toSink
-                    ? OpenSearchIndex.make(yield* Connection.openSearchClient(t), yield* Connection.alias(t))
-                    : undefined
-                const target = flags.dryRun
-                  ? undefined
-                  : flags.toSink
-                    ? yield* Effect.flatMap(Connection.sink(t), (sink) =>
-                        Effect.flatMap(Connection.alias(t), (alias) =>
-                          SinkAsStream.make(alias).pipe(
-                            Effect.provideService(DocumentSink.DocumentSink, sink),
-                            Effect.provideService(
-                              DedupCache.DedupCache,
-                              DedupCache.make({ capacity: 1_000_000 })
-                            )
-                          )
-                        )
-                      )
-                    : {
-                        stream: yield* Connection.stream(t).pipe(Effect.mapError(refuseStream)),
-                        rejected: undefined
-                      }
-                const name =
-                  target === undefined
-                    ? "nothing (dry run)"
-                    : flags.toSink
-                      ? `sink:${index?.alias ?? ""}`
-                      : `stream:${target.stream.streamArn}`
-                return yield* ReplayWindow.run(
-                  options(name),
-                  { index, ...(target?.rejected === undefined ? {} : { rejected: target.rejected }) },
-                  progress
-                ).pipe(
-                  Effect.provideService(Archive.Archive, archive),
-                  Effect.provideService(RecordStream.RecordStream, target?.stream ?? unusedStream)
+    RecoveryCommand.run({
+      command,
+      name: "replay",
+      flags,
+      whatIsKept: "its position is saved in the checkpoint file: run the same command to resume",
+      options: Effect.gen(function* () {
+        if (flags.from > flags.to) {
+          return yield* new Refused({
+            command,
+            message: `--from ${Text.instant(flags.from)} is after --to ${Text.instant(flags.to)}: the window runs from --from to --to`
+          })
+        }
+        const window: Archive.Range = { from: flags.from, to: flags.to }
+        if (Archive.hourPrefixes(window)._tag === "Failure") {
+          return yield* new Refused({
+            command,
+            message: `the window spans more than ${Text.count(Archive.maxListedHours, "hour")}: replay it a year at a time at most`
+          })
+        }
+        const checkpointFile = Option.getOrElse(flags.checkpoint, () =>
+          flags.backend === "memory"
+            ? join(tmpdir(), `${process.pid}-${Checkpoint.defaultPath(window)}`)
+            : Checkpoint.defaultPath(window)
+        )
+        return {
+          checkpointFile,
+          options: (target: string): ReplayWindow.Options => ({
+            window,
+            dryRun: flags.dryRun,
+            ratePerSecond: Option.getOrUndefined(flags.rate),
+            target,
+            checkpointFile,
+            restart: flags.restart,
+            skipUnreadable: flags.skipUnreadable
+          })
+        }
+      }),
+      rehearsal: ({ checkpointFile, options }) =>
+        rehearsal(flags.toSink, options).pipe(
+          // A rehearsal's checkpoint is of no use once its process ends.
+          Effect.ensuring(
+            Option.isSome(flags.checkpoint)
+              ? Effect.void
+              : Effect.sync(() => rmSync(checkpointFile, { force: true }))
+          )
+        ),
+      onTarget: (t, { options }, progress) =>
+        Effect.gen(function* () {
+          const archive = yield* Connection.archive(t)
+          const index =
+            flags.dryRun || flags.toSink
+              ? OpenSearchIndex.make(yield* Connection.openSearchClient(t), yield* Connection.alias(t))
+              : undefined
+          const target = flags.dryRun
+            ? undefined
+            : flags.toSink
+              ? yield* Effect.flatMap(Connection.sink(t), (sink) =>
+                  Effect.flatMap(Connection.alias(t), (alias) =>
+                    SinkAsStream.make(alias).pipe(
+                      Effect.provideService(DocumentSink.DocumentSink, sink),
+                      Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 1_000_000 }))
+                    )
+                  )
                 )
-              })
-            )
-      yield* Output.emit({
-        json: flags.json,
-        summary: () => ReplayWindow.format(outcome, flags.backend),
-        value: () => ({
-          command: "replay",
-          backend: flags.backend,
-          exitCode: ReplayWindow.exitCode(outcome),
-          ...outcome
+              : {
+                  stream: yield* Connection.stream(t).pipe(Effect.mapError(refuseStream)),
+                  rejected: undefined
+                }
+          const name =
+            target === undefined
+              ? "nothing (dry run)"
+              : flags.toSink
+                ? `sink:${index?.alias ?? ""}`
+                : `stream:${target.stream.streamArn}`
+          return yield* ReplayWindow.run(
+            options(name),
+            { index, ...(target?.rejected === undefined ? {} : { rejected: target.rejected }) },
+            progress
+          ).pipe(
+            Effect.provideService(Archive.Archive, archive),
+            Effect.provideService(RecordStream.RecordStream, target?.stream ?? unusedStream)
+          )
         }),
-        exitCode: ReplayWindow.exitCode(outcome)
-      })
-    }).pipe(
-      Output.onInterrupt(
-        command,
-        "its position is saved in the checkpoint file: run the same command to resume"
-      ),
-      Output.failures(command)
-    )
+      format: ReplayWindow.format,
+      toJson: (outcome, backend) => ({
+        command: "replay",
+        backend,
+        exitCode: ReplayWindow.exitCode(outcome),
+        ...outcome
+      }),
+      exitCode: ReplayWindow.exitCode
+    })
 ).pipe(
   Command.withDescription(
     `Replay the backup archive for a window into the stream (the backup-replayer function's stage), or straight into the index with --to-sink: as the collector wrote each record, at a rate the shards accept, keeping its place in a checkpoint file so that an interrupted replay resumes where it stopped. ${Output.exitCodesHelp}`
@@ -247,36 +197,28 @@ const refuseStream = (error: Refused | RecordStream.RecordStreamError) =>
   error instanceof Refused || error.isRetryable ? error : new Refused({ command, message: error.message })
 
 const rehearsal = (intoSink: boolean, options: (target: string) => ReplayWindow.Options) =>
-  Effect.gen(function* () {
-    // A whole minute, so that the rehearsal's times read easily.
-    const now = Math.floor((yield* Clock.currentTimeMillis) / 60_000) * 60_000
-    return yield* Rehearsal.onSimulatedTime(
-      now,
-      Effect.gen(function* () {
-        const world = yield* Rehearsal.replay(now)
-        for (const line of world.story) yield* Console.error(line)
-        const progress = yield* Progress.make({ command: "replay" })
-        const sinkStream = intoSink
-          ? yield* SinkAsStream.make(world.index.alias).pipe(
-              Effect.provideService(DocumentSink.DocumentSink, world.pipeline.index.sink),
-              Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 100_000 }))
-            )
-          : undefined
-        const outcome = yield* Rehearsal.whileTimePasses(
-          ReplayWindow.run(
-            options(intoSink ? `sink:${world.index.alias}` : `stream:${world.pipeline.stream.streamArn}`),
-            { index: world.index, ...(sinkStream === undefined ? {} : { rejected: sinkStream.rejected }) },
-            progress
-          ).pipe(
-            Effect.provideService(Archive.Archive, world.pipeline.archive),
-            Effect.provideService(RecordStream.RecordStream, sinkStream?.stream ?? world.pipeline.stream)
+  RecoveryCommand.rehearse("replay", 0, Rehearsal.replay, (world, progress) =>
+    Effect.gen(function* () {
+      const sinkStream = intoSink
+        ? yield* SinkAsStream.make(world.index.alias).pipe(
+            Effect.provideService(DocumentSink.DocumentSink, world.pipeline.index.sink),
+            Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 100_000 }))
           )
+        : undefined
+      const outcome = yield* Rehearsal.whileTimePasses(
+        ReplayWindow.run(
+          options(intoSink ? `sink:${world.index.alias}` : `stream:${world.pipeline.stream.streamArn}`),
+          { index: world.index, ...(sinkStream === undefined ? {} : { rejected: sinkStream.rejected }) },
+          progress
+        ).pipe(
+          Effect.provideService(Archive.Archive, world.pipeline.archive),
+          Effect.provideService(RecordStream.RecordStream, sinkStream?.stream ?? world.pipeline.stream)
         )
-        yield* Rehearsal.settled(world.pipeline)
-        yield* Console.error(
-          `rehearsal: the index now holds ${Text.count(yield* world.pipeline.index.count, "document")}`
-        )
-        return outcome
-      })
-    )
-  })
+      )
+      yield* Rehearsal.settled(world.pipeline)
+      yield* Console.error(
+        `rehearsal: the index now holds ${Text.count(yield* world.pipeline.index.count, "document")}`
+      )
+      return outcome
+    })
+  )

@@ -3,58 +3,44 @@
  * backend it works on, and the exit code.
  */
 import { DedupCache, DocumentSink, RecordStream } from "@spillway/core"
-import { Clock, Console, Effect, Layer, Option } from "effect"
+import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Connection from "../backends/Connection.js"
 import * as OnFailureQueue from "../backends/OnFailureQueue.js"
 import * as Output from "../backends/Output.js"
-import * as Progress from "../backends/Progress.js"
+import * as RecoveryCommand from "../backends/RecoveryCommand.js"
 import * as Rehearsal from "../backends/Rehearsal.js"
 import { Refused } from "../Refusal.js"
 import * as ReprocessFailures from "./ReprocessFailures.js"
 
 const command = "spillway reprocess-failures"
 
-const dryRun = Flag.Boolean("dry-run").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription(
-    "Read every message's range back from the stream and count what would be reprocessed; write and delete nothing (each message is received once, which counts toward the queue's maxReceiveCount) (default: off)"
-  )
+const dryRun = RecoveryCommand.switchFlag(
+  "dry-run",
+  "Read every message's range back from the stream and count what would be reprocessed; write and delete nothing (each message is received once, which counts toward the queue's maxReceiveCount) (default: off)"
 )
 
-const maxMessages = Flag.Int("max-messages").pipe(
-  Flag.withMetavar("n"),
-  Flag.filter(
-    (n) => n >= 1,
-    () => "--max-messages must be 1 or more"
-  ),
+const maxMessages = RecoveryCommand.intFlag(
+  "max-messages",
+  "n",
+  (n) => n >= 1,
+  "--max-messages must be 1 or more"
+).pipe(
   Flag.optional,
   Flag.withDescription("Stop after this many messages (default: every message on the queue)")
 )
 
-const visibilityTimeout = Flag.Int("visibility-timeout").pipe(
-  Flag.withMetavar("seconds"),
-  Flag.filter(
-    (n) => n >= 30 && n <= 43_200,
-    () => "--visibility-timeout must be 30–43200 seconds"
-  ),
+const visibilityTimeout = RecoveryCommand.intFlag(
+  "visibility-timeout",
+  "seconds",
+  (n) => n >= 30 && n <= 43_200,
+  "--visibility-timeout must be 30–43200 seconds"
+).pipe(
   Flag.withDefault(900),
   Flag.withDescription(
     "How long a message this run received stays hidden from other consumers, such as the failure-reprocessor function; longer than the run needs (default: 900)"
   )
 )
-
-const {
-  region,
-  endpointUrl,
-  kinesisEndpoint,
-  sqsEndpoint,
-  stream,
-  failureQueue,
-  opensearchEndpoint,
-  opensearchIndex
-} = Connection.flags
 
 /** A sink for a dry run, which writes nothing: reaching it is a bug. */
 const noSink = DocumentSink.DocumentSink.of({
@@ -64,74 +50,46 @@ const noSink = DocumentSink.DocumentSink.of({
 
 export const reprocessFailuresCommand = Command.make(
   "reprocess-failures",
-  {
-    backend: Connection.backendFlag,
-    dryRun,
-    maxMessages,
-    visibilityTimeout,
-    json: Output.jsonFlag,
-    region,
-    endpointUrl,
-    kinesisEndpoint,
-    sqsEndpoint,
-    stream,
-    failureQueue,
-    opensearchEndpoint,
-    opensearchIndex
-  },
+  RecoveryCommand.flags({ dryRun, maxMessages, visibilityTimeout }, ["stream", "failureQueue", "index"]),
   (flags) =>
-    Effect.gen(function* () {
-      const options: ReprocessFailures.Options = {
+    RecoveryCommand.run({
+      command,
+      name: "reprocess-failures",
+      flags,
+      whatIsKept:
+        "the messages this run held are visible again, those reprocessed are deleted; run the same command to go on",
+      options: Effect.succeed<ReprocessFailures.Options>({
         dryRun: flags.dryRun,
         maxMessages: Option.getOrUndefined(flags.maxMessages),
         visibilityTimeoutSeconds: flags.visibilityTimeout
-      }
-      const progress = yield* Progress.make({ command: "reprocess-failures" })
-      const result =
-        flags.backend === "memory"
-          ? yield* rehearsal(options)
-          : yield* Effect.scoped(
-              Effect.gen(function* () {
-                const t = Connection.target(command, flags.backend as "emulators" | "aws", flags)
-                yield* Connection.checkCredentials(t)
-                const sqs = yield* Connection.sqsClient(t)
-                const queue = yield* OnFailureQueue.make(
-                  command,
-                  sqs,
-                  yield* Connection.failureQueueUrl(t, sqs)
-                )
-                const records = yield* Connection.stream(t).pipe(Effect.mapError(refuseStream))
-                const sink = flags.dryRun ? noSink : yield* Connection.sink(t)
-                return yield* ReprocessFailures.run(queue, options, progress).pipe(
-                  Effect.provide(
-                    Layer.mergeAll(
-                      Layer.succeed(RecordStream.RecordStream, records),
-                      Layer.succeed(DedupCache.DedupCache, DedupCache.make({ capacity: 1_000_000 })),
-                      Layer.succeed(DocumentSink.DocumentSink, sink)
-                    )
-                  )
-                )
-              })
+      }),
+      rehearsal,
+      onTarget: (t, options, progress) =>
+        Effect.gen(function* () {
+          const sqs = yield* Connection.sqsClient(t)
+          const queue = yield* OnFailureQueue.make(command, sqs, yield* Connection.failureQueueUrl(t, sqs))
+          const records = yield* Connection.stream(t).pipe(Effect.mapError(refuseStream))
+          const sink = flags.dryRun ? noSink : yield* Connection.sink(t)
+          return yield* ReprocessFailures.run(queue, options, progress).pipe(
+            Effect.provide(
+              Layer.mergeAll(
+                Layer.succeed(RecordStream.RecordStream, records),
+                Layer.succeed(DedupCache.DedupCache, DedupCache.make({ capacity: 1_000_000 })),
+                Layer.succeed(DocumentSink.DocumentSink, sink)
+              )
             )
-      yield* Output.emit({
-        json: flags.json,
-        summary: () => ReprocessFailures.format(result, flags.backend),
-        value: () => ({
-          command: "reprocess-failures",
-          backend: flags.backend,
-          exitCode: ReprocessFailures.exitCode(result),
-          done: ReprocessFailures.exitCode(result) === 0,
-          ...result
+          )
         }),
-        exitCode: ReprocessFailures.exitCode(result)
-      })
-    }).pipe(
-      Output.onInterrupt(
-        command,
-        "the messages this run held are visible again, those reprocessed are deleted; run the same command to go on"
-      ),
-      Output.failures(command)
-    )
+      format: ReprocessFailures.format,
+      toJson: (result, backend) => ({
+        command: "reprocess-failures",
+        backend,
+        exitCode: ReprocessFailures.exitCode(result),
+        done: ReprocessFailures.exitCode(result) === 0,
+        ...result
+      }),
+      exitCode: ReprocessFailures.exitCode
+    })
 ).pipe(
   Command.withDescription(
     `Drain the on-failure queue: read each message's range back from the stream by sequence number, process it again (the failure-reprocessor function's stage), and delete the message only once every record of it is saved. Ranges past the stream's retention are listed with their shard, sequence numbers and arrival times, and their messages kept. ${Output.exitCodesHelp}`
@@ -157,20 +115,16 @@ const refuseStream = (error: Refused | RecordStream.RecordStreamError) =>
   error instanceof Refused || error.isRetryable ? error : new Refused({ command, message: error.message })
 
 const rehearsal = (options: ReprocessFailures.Options) =>
-  Effect.gen(function* () {
-    // A whole minute, so that the rehearsal's times read easily.
-    const now = Math.floor((yield* Clock.currentTimeMillis) / 60_000) * 60_000
-    return yield* Rehearsal.onSimulatedTime(
-      now - Rehearsal.reprocessFailuresSpan,
+  RecoveryCommand.rehearse(
+    "reprocess-failures",
+    Rehearsal.reprocessFailuresSpan,
+    Rehearsal.reprocessFailures,
+    (world, progress) =>
       Effect.gen(function* () {
-        const world = yield* Rehearsal.reprocessFailures(now)
-        for (const line of world.story) yield* Console.error(line)
-        const progress = yield* Progress.make({ command: "reprocess-failures" })
         const result = yield* Rehearsal.whileTimePasses(
           ReprocessFailures.run(world.queue, options, progress).pipe(Effect.provide(world.layer))
         )
         yield* Console.error(`rehearsal: the index now holds ${yield* world.index.count} documents`)
         return result
       })
-    )
-  })
+  )

@@ -3,13 +3,13 @@
  * and the exit code.
  */
 import { Archive, DedupCache, DocumentSink } from "@spillway/core"
-import { Clock, Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Connection from "../backends/Connection.js"
 import * as Instant from "../backends/Instant.js"
 import * as OpenSearchIndex from "../backends/OpenSearchIndex.js"
 import * as Output from "../backends/Output.js"
-import * as Progress from "../backends/Progress.js"
+import * as RecoveryCommand from "../backends/RecoveryCommand.js"
 import * as Rehearsal from "../backends/Rehearsal.js"
 import * as Snapshots from "../backends/Snapshots.js"
 import { Refused } from "../Refusal.js"
@@ -30,141 +30,94 @@ const before = Instant.flag(
   `The time of the loss: restore the last successful snapshot that started before it (${Instant.describe}) (default: none)`
 ).pipe(Flag.optional)
 
-const replace = Flag.Boolean("replace").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription(
-    "Delete the open indices the snapshot would restore over (the live pipeline recreates them after a loss); what they hold since the snapshot is written again from the archive. Without it, the restore refuses (default: off)"
-  )
+const replace = RecoveryCommand.switchFlag(
+  "replace",
+  "Delete the open indices the snapshot would restore over (the live pipeline recreates them after a loss); what they hold since the snapshot is written again from the archive. Without it, the restore refuses (default: off)"
 )
 
-const lookback = Flag.Int("lookback").pipe(
-  Flag.withMetavar("minutes"),
-  Flag.filter(
-    (n) => n >= 0 && n <= 24 * 60,
-    () => "--lookback must be 0–1440 minutes"
-  ),
+const lookback = RecoveryCommand.intFlag(
+  "lookback",
+  "minutes",
+  (n) => n >= 0 && n <= 24 * 60,
+  "--lookback must be 0–1440 minutes"
+).pipe(
   Flag.withDefault(60),
   Flag.withDescription(
     "How far before the snapshot's start the archive is written again: the longest processing lag to allow for plus Firehose's buffering interval (at most 15 minutes) (default: 60)"
   )
 )
 
-const skipUnreadable = Flag.Boolean("skip-unreadable").pipe(
-  Flag.withoutNegation,
-  Flag.withDefault(false),
-  Flag.withDescription(
-    "Restore without the records of archive objects that cannot be read, listing them (exit 1), instead of refusing before anything changes (default: off)"
-  )
+const skipUnreadable = RecoveryCommand.switchFlag(
+  "skip-unreadable",
+  "Restore without the records of archive objects that cannot be read, listing them (exit 1), instead of refusing before anything changes (default: off)"
 )
-
-const snapshotRepository = Flag.String("snapshot-repository").pipe(
-  Flag.withMetavar("name"),
-  Flag.optional,
-  Flag.withDescription(
-    "The snapshot repository (default: $SNAPSHOT_REPOSITORY, else cs-automated, the service's hourly snapshots; emulators: spillway-dev-snapshots)"
-  )
-)
-
-const {
-  region,
-  endpointUrl,
-  s3Endpoint,
-  archiveBucket,
-  firehoseStream,
-  archivePrefix,
-  archiveCompression,
-  opensearchEndpoint,
-  opensearchIndex
-} = Connection.flags
 
 export const restoreCommand = Command.make(
   "restore",
-  {
-    backend: Connection.backendFlag,
-    snapshot,
-    before,
-    replace,
-    lookback,
-    skipUnreadable,
-    json: Output.jsonFlag,
-    snapshotRepository,
-    region,
-    endpointUrl,
-    s3Endpoint,
-    archiveBucket,
-    firehoseStream,
-    archivePrefix,
-    archiveCompression,
-    opensearchEndpoint,
-    opensearchIndex
-  },
+  RecoveryCommand.flags({ snapshot, before, replace, lookback, skipUnreadable }, [
+    "snapshots",
+    "archive",
+    "index"
+  ]),
   (flags) =>
-    Effect.gen(function* () {
-      if (Option.isSome(flags.snapshot) && Option.isSome(flags.before)) {
-        return yield* new Refused({
-          command,
-          message: "--snapshot and --before both choose the snapshot: give one of them"
-        })
-      }
-      const choice: RestoreIndex.Choice = Option.isSome(flags.snapshot)
-        ? { _tag: "Named", name: flags.snapshot.value }
-        : Option.isSome(flags.before)
-          ? { _tag: "Before", time: flags.before.value }
-          : { _tag: "List" }
-      if (choice._tag === "List" && flags.replace) {
-        return yield* new Refused({ command, message: "--replace goes with --snapshot or --before" })
-      }
-      const options: RestoreIndex.Options = {
-        choice,
-        replace: flags.replace,
-        lookbackMillis: flags.lookback * 60_000,
-        skipUnreadable: flags.skipUnreadable
-      }
-      const progress = yield* Progress.make({ command: "restore" })
-      const outcome =
-        flags.backend === "memory"
-          ? yield* rehearsal(options)
-          : yield* Effect.scoped(
-              Effect.gen(function* () {
-                const t = Connection.target(command, flags.backend as "emulators" | "aws", flags)
-                yield* Connection.checkCredentials(t)
-                const client = yield* Connection.openSearchClient(t)
-                const alias = yield* Connection.alias(t)
-                const repository = t.env.SNAPSHOT_REPOSITORY ?? "cs-automated"
-                const world: RestoreIndex.World = {
-                  store: Snapshots.openSearch(client, repository, alias),
-                  index: OpenSearchIndex.make(client, alias)
-                }
-                if (choice._tag === "List") {
-                  return yield* RestoreIndex.run(world, options, progress).pipe(
-                    Effect.provideService(Archive.Archive, unused.archive),
-                    Effect.provideService(DocumentSink.DocumentSink, unused.sink),
-                    Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 10 }))
-                  )
-                }
-                const archive = yield* Connection.archive(t)
-                const sink = yield* Connection.sink(t)
-                return yield* RestoreIndex.run(world, options, progress).pipe(
-                  Effect.provideService(Archive.Archive, archive),
-                  Effect.provideService(DocumentSink.DocumentSink, sink),
-                  Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 1_000_000 }))
-                )
-              })
+    RecoveryCommand.run({
+      command,
+      name: "restore",
+      flags,
+      whatIsKept:
+        "run the same command again: a snapshot it already restored is not restored again, and the archive step starts over",
+      options: Effect.gen(function* () {
+        if (Option.isSome(flags.snapshot) && Option.isSome(flags.before)) {
+          return yield* new Refused({
+            command,
+            message: "--snapshot and --before both choose the snapshot: give one of them"
+          })
+        }
+        const choice: RestoreIndex.Choice = Option.isSome(flags.snapshot)
+          ? { _tag: "Named", name: flags.snapshot.value }
+          : Option.isSome(flags.before)
+            ? { _tag: "Before", time: flags.before.value }
+            : { _tag: "List" }
+        if (choice._tag === "List" && flags.replace) {
+          return yield* new Refused({ command, message: "--replace goes with --snapshot or --before" })
+        }
+        const options: RestoreIndex.Options = {
+          choice,
+          replace: flags.replace,
+          lookbackMillis: flags.lookback * 60_000,
+          skipUnreadable: flags.skipUnreadable
+        }
+        return options
+      }),
+      rehearsal,
+      onTarget: (t, options, progress) =>
+        Effect.gen(function* () {
+          const client = yield* Connection.openSearchClient(t)
+          const alias = yield* Connection.alias(t)
+          const repository = t.env.SNAPSHOT_REPOSITORY ?? "cs-automated"
+          const world: RestoreIndex.World = {
+            store: Snapshots.openSearch(client, repository, alias),
+            index: OpenSearchIndex.make(client, alias)
+          }
+          if (options.choice._tag === "List") {
+            return yield* RestoreIndex.run(world, options, progress).pipe(
+              Effect.provideService(Archive.Archive, unused.archive),
+              Effect.provideService(DocumentSink.DocumentSink, unused.sink),
+              Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 10 }))
             )
-      yield* Output.emit({
-        json: flags.json,
-        summary: () => RestoreIndex.format(outcome, flags.backend),
-        value: () => RestoreIndex.toJson(outcome, flags.backend),
-        exitCode: RestoreIndex.exitCode(outcome)
-      })
-    }).pipe(
-      Output.onInterrupt(
-        command,
-        "run the same command again: a snapshot it already restored is not restored again, and the archive step starts over"
-      ),
-      Output.failures(command)
-    )
+          }
+          const archive = yield* Connection.archive(t)
+          const sink = yield* Connection.sink(t)
+          return yield* RestoreIndex.run(world, options, progress).pipe(
+            Effect.provideService(Archive.Archive, archive),
+            Effect.provideService(DocumentSink.DocumentSink, sink),
+            Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 1_000_000 }))
+          )
+        }),
+      format: RestoreIndex.format,
+      toJson: RestoreIndex.toJson,
+      exitCode: RestoreIndex.exitCode
+    })
 ).pipe(
   Command.withDescription(
     `Restore the index after a loss: list the snapshots, restore the one chosen (--snapshot, or the last before --before; refusing over existing indices unless --replace), write what came after it from the backup archive, and verify by counting ids per hour against the archive. A second run changes nothing. ${Output.exitCodesHelp}`
@@ -193,22 +146,12 @@ const unused = {
 }
 
 const rehearsal = (options: RestoreIndex.Options) =>
-  Effect.gen(function* () {
-    // A whole minute, so that the rehearsal's times read easily.
-    const now = Math.floor((yield* Clock.currentTimeMillis) / 60_000) * 60_000
-    return yield* Rehearsal.onSimulatedTime(
-      now - Rehearsal.restoreSpan,
-      Effect.gen(function* () {
-        const world = yield* Rehearsal.restore(now)
-        for (const line of world.story) yield* Console.error(line)
-        const progress = yield* Progress.make({ command: "restore" })
-        return yield* Rehearsal.whileTimePasses(
-          RestoreIndex.run(world, options, progress).pipe(
-            Effect.provideService(Archive.Archive, world.pipeline.archive),
-            Effect.provideService(DocumentSink.DocumentSink, world.pipeline.index.sink),
-            Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 100_000 }))
-          )
-        )
-      })
+  RecoveryCommand.rehearse("restore", Rehearsal.restoreSpan, Rehearsal.restore, (world, progress) =>
+    Rehearsal.whileTimePasses(
+      RestoreIndex.run(world, options, progress).pipe(
+        Effect.provideService(Archive.Archive, world.pipeline.archive),
+        Effect.provideService(DocumentSink.DocumentSink, world.pipeline.index.sink),
+        Effect.provideService(DedupCache.DedupCache, DedupCache.make({ capacity: 100_000 }))
+      )
     )
-  })
+  )

@@ -287,7 +287,9 @@ describe("what each scenario exercises", () => {
     Effect.gen(function* () {
       const outage = yield* reportOf("kinesis-outage")
       const steady = yield* reportOf("steady")
-      expect(outage.delayMs.max).toBeGreaterThan(10_000)
+      // Records parked when the stream went down wait the outage out (25–60% of the traffic);
+      // since the redriver holds them back seconds, not the queue's 30 s, not much longer.
+      expect(outage.delayMs.max).toBeGreaterThan(0.35 * outage.trafficSeconds * 1000)
       expect(steady.delayMs.max).toBeLessThan(2_000)
     })
   )

@@ -9,6 +9,11 @@
  * Guarantees every implementation keeps: `getRecords` answers a shard's retained records in
  * sequence order, starting after `after` (or at the trim horizon when it is undefined), at most
  * `limit` of them; an empty answer with `millisBehindLatest` 0 means the reader is at the tip.
+ *
+ * A stream that pushes records to a registered consumer (enhanced fan-out, `SubscribeToShard`)
+ * also offers `fanOut`: a consumer waits on it instead of polling, and reads what was pushed with
+ * `getRecords`. A backend that cannot push leaves it out, and an enhanced fan-out consumer refuses
+ * such a stream.
  */
 import type { Effect } from "effect"
 import type { RecordStreamError, StreamRecord } from "./RecordStream.js"
@@ -18,6 +23,22 @@ export interface ReadResult {
   readonly records: ReadonlyArray<StreamRecord>
   /** 0 when the read reached the tip of the shard; otherwise how old the first unread record is. */
   readonly millisBehindLatest: number
+}
+
+/**
+ * Enhanced fan-out: the stream pushes every record to each registered consumer over a long-lived
+ * HTTP/2 connection (`SubscribeToShard`) about `propagationMillis` after it was written — "typically
+ * an average of 70 ms" in the Kinesis Data Streams Developer Guide ("Read data from Amazon Kinesis
+ * Data Streams"), against about 200 ms for one polling consumer plus its poll interval.
+ */
+export interface FanOut {
+  /** How long after it was written (its `approximateArrivalTimestamp`) a record is pushed. */
+  readonly propagationMillis: number
+  /**
+   * Completes once a record of `shardId` after `after` (any record when `after` is undefined) has
+   * been pushed, at once if one already has. An observation: injected faults do not apply to it.
+   */
+  readonly awaitPushed: (shardId: string, after: string | undefined) => Effect.Effect<void>
 }
 
 export interface Service {
@@ -35,4 +56,6 @@ export interface Service {
   ) => Effect.Effect<ReadResult, RecordStreamError>
   /** The newest retained sequence number of each shard (`undefined` for a shard holding nothing). */
   readonly shardTips: Effect.Effect<Readonly<Record<string, string | undefined>>>
+  /** Push delivery to a registered consumer, when the backend has it (see `FanOut`). */
+  readonly fanOut?: FanOut
 }

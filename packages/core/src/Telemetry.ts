@@ -408,6 +408,14 @@ export const decodeEnvelope = (data: Uint8Array): Result.Result<TelemetryEnvelop
 }
 
 /**
+ * An envelope from a value already parsed from JSON (a record of a fallback message), when it
+ * passes the envelope schema's checks: the instance the schema would decode. `undefined` means the
+ * schema must decide, and give the reason.
+ */
+export const envelopeOfChecked = (value: unknown): TelemetryEnvelope | undefined =>
+  passesEnvelopeChecks(value) ? envelopeOf(value) : undefined
+
+/**
  * `decodeEnvelope` for the processor's hot path: the same checks and the same reasons, but what
  * the checks pass is answered as the parsed JSON itself, not copied into a `TelemetryEnvelope`
  * (fields it may carry beyond the envelope's are left in, and never read). A record the checks do

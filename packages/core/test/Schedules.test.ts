@@ -73,3 +73,26 @@ describe("Schedules", () => {
     expect(Schedules.isRetryable(null)).toBe(false)
   })
 })
+
+describe("Schedules.redriveVisibilitySeconds", () => {
+  it("holds a message the stream refused back 1, 2, 4, 8, 16 s, then the cap, whatever the receive count", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 50, 1000].map(Schedules.redriveVisibilitySeconds)).toEqual([
+      1, 2, 4, 8, 16, 30, 30, 30, 30
+    ])
+    expect(Schedules.redriveVisibilityCapSeconds).toBe(30)
+    // A count SQS never sends (0, a fraction) still gets a whole, positive visibility.
+    expect(Schedules.redriveVisibilitySeconds(0)).toBe(1)
+    expect(Schedules.redriveVisibilitySeconds(2.5)).toBe(2)
+  })
+
+  it("rides out about 3 minutes of outage within 10 receives, and hours within SQS's largest maxReceiveCount", () => {
+    const rideOut = (receives: number) => {
+      let seconds = 0
+      for (let receive = 1; receive <= receives; receive++)
+        seconds += Schedules.redriveVisibilitySeconds(receive)
+      return seconds
+    }
+    expect(rideOut(10)).toBe(1 + 2 + 4 + 8 + 16 + 5 * 30)
+    expect(rideOut(1000)).toBeGreaterThan(8 * 3600)
+  })
+})

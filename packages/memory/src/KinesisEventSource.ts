@@ -11,7 +11,13 @@
  *   more record would push the event over Lambda's 6 MB synchronous payload limit;
  * - errors follow the algorithm of §2.3: bisection on function error (without consuming
  *   retry attempts), partial batch responses (§2.4), retry and age limits, and an `OnFailureRecord`
- *   (§2.6) for every discarded batch before the checkpoint moves past it.
+ *   (§2.6) for every discarded batch before the checkpoint moves past it;
+ * - two consumer types, as Lambda offers them (§2.2): the standard iterator polls each shard with
+ *   GetRecords once per `pollIntervalMillis` ("a base rate of once per second"), at once again
+ *   after a full batch; an enhanced fan-out consumer (`consumer: "enhancedFanOut"`) is pushed
+ *   each record by the stream (`ShardReader.FanOut`, `SubscribeToShard` over HTTP/2) about 70 ms
+ *   after it was written, and invokes as soon as the shard's previous batch is done: no poll
+ *   interval. Everything else (batching, one batch in flight per shard, errors) is the same.
  *
  * Choices where AWS documents nothing (§2.3 "not precisely documented"):
  * - both halves of a bisected batch inherit the attempt count of the batch they came from; each
@@ -33,7 +39,9 @@
  *   stays blocked meanwhile); a non-retryable refusal is counted in `onFailureDropped` and the shard
  *   moves on, since resending the same record cannot succeed;
  * - a handler response that is not an object (a string, a number) is treated like an empty
- *   response: success.
+ *   response: success;
+ * - an enhanced fan-out consumer whose read fails (a stream outage) subscribes again after
+ *   `pollIntervalMillis`.
  */
 import {
   type FailureDestination,
@@ -43,13 +51,21 @@ import {
   type ShardReader
 } from "@spillway/core"
 import { Clock, Data, Effect, Exit, Random, Schedule, type Scope } from "effect"
-import type * as MemoryStream from "./MemoryStream.js"
 
 export type StartingPosition = "TRIM_HORIZON" | "LATEST"
+
+/**
+ * How records reach the mapping (§2.2): `"standard"`, a shared-throughput consumer that polls each
+ * shard (GetRecords); `"enhancedFanOut"`, a registered stream consumer the stream pushes records
+ * to (`SubscribeToShard`), with dedicated read throughput and no poll interval.
+ */
+export type ConsumerType = "standard" | "enhancedFanOut"
 
 export interface Config {
   /** Where a shard without a checkpoint starts: the oldest retained record, or only new records. */
   readonly startingPosition: StartingPosition
+  /** @default "standard". `"enhancedFanOut"` needs a stream that pushes (`ShardReader.FanOut`). */
+  readonly consumer?: ConsumerType
   /** Maximum records per invocation, 1–10,000. @default 100 */
   readonly batchSize?: number
   /** How long to wait for a batch to fill, 0–300 s. @default 0 */
@@ -167,6 +183,7 @@ export const interpretResponse = (
 
 interface Resolved {
   readonly startingPosition: StartingPosition
+  readonly consumer: ConsumerType
   readonly batchSize: number
   readonly windowMillis: number
   readonly pollIntervalMillis: number
@@ -196,13 +213,27 @@ const integerIn = (
 /** Checks a configuration against the ranges of the Lambda API (§2.1) and fills in the defaults. */
 export const resolveConfig = (
   config: Config,
-  stream: Pick<MemoryStream.Service, "region" | "accountId">
+  stream: Pick<ShardReader.Service, "region" | "accountId" | "fanOut">
 ): Effect.Effect<Resolved, InvalidConfig> =>
   Effect.gen(function* () {
     if (config.startingPosition !== "TRIM_HORIZON" && config.startingPosition !== "LATEST") {
       return yield* new InvalidConfig({
         option: "startingPosition",
         message: `startingPosition must be TRIM_HORIZON or LATEST, got ${String(config.startingPosition)}`
+      })
+    }
+    const consumer = config.consumer ?? "standard"
+    if (consumer !== "standard" && consumer !== "enhancedFanOut") {
+      return yield* new InvalidConfig({
+        option: "consumer",
+        message: `consumer must be standard or enhancedFanOut, got ${String(consumer)}`
+      })
+    }
+    if (consumer === "enhancedFanOut" && stream.fanOut === undefined) {
+      return yield* new InvalidConfig({
+        option: "consumer",
+        message:
+          "an enhanced fan-out consumer needs a stream that pushes records (SubscribeToShard); this one can only be polled"
       })
     }
     const batchSize = yield* integerIn("batchSize", config.batchSize ?? 100, 1, 10_000)
@@ -235,6 +266,7 @@ export const resolveConfig = (
     const region = config.region ?? stream.region
     return {
       startingPosition: config.startingPosition,
+      consumer,
       batchSize,
       windowMillis: window * 1000,
       pollIntervalMillis,
@@ -365,13 +397,47 @@ export const start = <R>(
       return records.slice(0, count)
     }
 
+    const fanOut = cfg.consumer === "enhancedFanOut" ? stream.fanOut : undefined
+
+    /**
+     * What the mapping has of a shard after its checkpoint: for the standard iterator, what one
+     * GetRecords answers; for a fan-out consumer, the records the stream has pushed so far (those
+     * written at least the propagation delay ago; a shard's arrival times never decrease).
+     */
+    const read = (state: ShardState) =>
+      fanOut === undefined
+        ? poll(state)
+        : Effect.flatMap(poll(state), (records) =>
+            records === undefined
+              ? Effect.succeed(undefined)
+              : Effect.map(Clock.currentTimeMillis, (now) => {
+                  const due = now - fanOut.propagationMillis
+                  let pushed = 0
+                  while (pushed < records.length && records[pushed]!.approximateArrivalTimestamp <= due)
+                    pushed++
+                  return pushed === records.length ? records : records.slice(0, pushed)
+                })
+          )
+
+    /**
+     * Waits before reading again: a polling consumer for its poll interval (`limit`, if sooner),
+     * a fan-out consumer until the stream pushes a record after `after` or `limit` passes. After a
+     * failed read, both wait the poll interval (a fan-out consumer then subscribes again).
+     */
+    const waitForMore = (state: ShardState, after: string | undefined, limit: number, failed: boolean) =>
+      fanOut === undefined || failed
+        ? sleep(Math.min(cfg.pollIntervalMillis, limit))
+        : limit === Number.POSITIVE_INFINITY
+          ? fanOut.awaitPushed(state.shardId, after)
+          : Effect.race(fanOut.awaitPushed(state.shardId, after), sleep(limit))
+
     /** Waits for records, then for the batch to fill or the batching window to close. */
     const collectBatch = (state: ShardState) =>
       Effect.gen(function* () {
         while (true) {
-          let records = yield* poll(state)
+          let records = yield* read(state)
           if (records === undefined || records.length === 0) {
-            yield* sleep(cfg.pollIntervalMillis)
+            yield* waitForMore(state, state.checkpoint, Number.POSITIVE_INFINITY, records === undefined)
             continue
           }
           const windowEnd = (yield* wholeMillis) + cfg.windowMillis
@@ -383,8 +449,8 @@ export const start = <R>(
               state.inFlight = true
               return { records: batch, full }
             }
-            yield* sleep(Math.min(cfg.pollIntervalMillis, windowEnd - now))
-            records = (yield* poll(state)) ?? records
+            yield* waitForMore(state, records.at(-1)?.sequenceNumber, windowEnd - now, false)
+            records = (yield* read(state)) ?? records
           }
         }
       })
@@ -556,8 +622,9 @@ export const start = <R>(
         while (true) {
           const batch = yield* collectBatch(state)
           yield* processBatch(state, batch.records)
-          // A full batch means the shard has more to give: poll again at once, as Lambda does.
-          if (!batch.full) yield* sleep(cfg.pollIntervalMillis)
+          // A full batch means the shard has more to give: poll again at once, as Lambda does. A
+          // fan-out consumer never waits for a poll: it goes back to what the stream pushed.
+          if (!batch.full && fanOut === undefined) yield* sleep(cfg.pollIntervalMillis)
         }
       })
 

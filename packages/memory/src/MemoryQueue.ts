@@ -13,7 +13,7 @@
  * receive never samples a subset of servers (no spurious empty short polls), and there are no
  * message attributes, per-queue delays or FIFO semantics (a message's own `DelaySeconds` is kept).
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { FallbackQueue } from "@spillway/core"
 import { Clock, Context, Deferred, Effect, Layer, Random } from "effect"
 
@@ -149,7 +149,7 @@ const deadLetterInbox = new WeakMap<Handle, (message: Stored, sourceArn: string,
 const invalid = (code: string, message: string) =>
   new FallbackQueue.FallbackQueueError({ reason: "InvalidRequest", message: `${code}: ${message}` })
 
-const md5Hex = (body: string): string => createHash("md5").update(body, "utf8").digest("hex")
+const md5Hex = (body: string): string => hash("md5", body, "hex")
 
 const hex32 = (n: number): string =>
   Math.floor(n * 0x1_0000_0000)
@@ -207,9 +207,25 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
 
     // Insertion order is delivery order: a message made visible again keeps its place.
     const store = new Map<string, Stored>()
-    // Every receipt handle ever issued, to tell a stale handle from one that was never valid.
-    const handles = new Map<string, string>()
+    // Receipt handles are numbered; a handle names its message and number, so telling a stale
+    // handle from one that was never valid needs no record of every handle ever issued (a long
+    // run issues millions).
     let handleSequence = 0
+    const handlePrefix = `${queueArn}|`
+    const messageIdOfHandle = (receiptHandle: string): string | undefined => {
+      if (!receiptHandle.startsWith("AQEB")) return undefined
+      const text = Buffer.from(receiptHandle.slice(4), "base64").toString()
+      if (!text.startsWith(handlePrefix)) return undefined
+      const bar = text.lastIndexOf("|")
+      const sequence = text.slice(bar + 1)
+      if (bar <= handlePrefix.length || !/^[1-9]\d*$/.test(sequence) || Number(sequence) > handleSequence)
+        return undefined
+      const messageId = text.slice(handlePrefix.length, bar)
+      // Only a handle this queue wrote reads back to the same bytes.
+      return issuedHandle(messageId, sequence) === receiptHandle ? messageId : undefined
+    }
+    const issuedHandle = (messageId: string, sequence: number | string): string =>
+      `AQEB${Buffer.from(`${handlePrefix}${messageId}|${sequence}`).toString("base64")}`
     let outage: { readonly until: number | undefined } | undefined
     let sendFailure: SendFailure | undefined
     const counts = { deadLettered: 0, expired: 0, sent: 0, deleted: 0 }
@@ -392,8 +408,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
             continue
           }
           handleSequence += 1
-          const receiptHandle = `AQEB${Buffer.from(`${queueArn}|${message.messageId}|${handleSequence}`).toString("base64")}`
-          handles.set(receiptHandle, message.messageId)
+          const receiptHandle = issuedHandle(message.messageId, handleSequence)
           message.receiptHandle = receiptHandle
           message.receiveCount += 1
           message.receivedAt = now
@@ -436,7 +451,7 @@ export const make = (options: Options = {}): Effect.Effect<Handle> =>
     // The message a handle designates, if the handle is its latest one; fails on a handle that was
     // never issued or has been superseded by a later receive.
     const resolve = (receiptHandle: string) => {
-      const messageId = handles.get(receiptHandle)
+      const messageId = messageIdOfHandle(receiptHandle)
       if (messageId === undefined) {
         return Effect.fail(
           invalid("ReceiptHandleIsInvalid", `The input receipt handle "${receiptHandle}" is not valid.`)

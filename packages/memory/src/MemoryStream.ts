@@ -12,14 +12,22 @@
  *   request order; one failed entry never stops the others;
  * - per-shard write throughput (1,000 records/s and 1 MiB/s) is enforced per entry with
  *   `ProvisionedThroughputExceededException`, so partial-retry code paths get exercised;
- * - records older than the retention period are trimmed and can no longer be read.
+ * - on-demand capacity (`capacity: { mode: "onDemand" }`), as documented: a new stream takes
+ *   4 MB/s and 4,000 records/s, and at any time double the highest write throughput it has
+ *   written in a second, once that peak is 15 minutes old (the documented upper bound for scaling
+ *   up: "write throttling can occur if your traffic increases to more than double the previous
+ *   peak within a 15-minute duration"); beyond it, entries are throttled as a provisioned stream's;
+ * - records older than the retention period are trimmed and can no longer be read;
+ * - enhanced fan-out (`fanOut`): every record is pushed to registered consumers
+ *   `fanOutPropagationMillis` after it was written, and a consumer waiting for one is woken then,
+ *   not on a timer.
  *
  * Time comes from Effect's `Clock` and randomness from Effect's `Random`, both taken from the calling
  * fiber, so a test under `TestClock` with a seeded `Random` (`Random.withSeed`) is deterministic.
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { RecordStream, type ShardReader } from "@spillway/core"
-import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Random } from "effect"
 
 export interface Options {
   /** @default "telemetry" */
@@ -38,7 +46,55 @@ export interface Options {
   readonly bytesPerSecondPerShard?: number
   /** Records older than this are trimmed. @default 24 */
   readonly retentionHours?: number
+  /**
+   * Enhanced fan-out: how long after it is written a record is pushed to a registered consumer
+   * (`SubscribeToShard`). @default 70 — "typically an average of 70 ms" (Kinesis Data Streams
+   * Developer Guide, "Read data from Amazon Kinesis Data Streams")
+   */
+  readonly fanOutPropagationMillis?: number
+  /** @default { mode: "provisioned" } */
+  readonly capacity?: CapacityMode
 }
+
+/** What the Kinesis Data Streams Developer Guide gives as the typical enhanced fan-out propagation delay. */
+export const defaultFanOutPropagationMillis = 70
+
+/**
+ * How the stream's write capacity is managed. Provisioned: `shardCount` shards, each taking
+ * `recordsPerSecondPerShard` and `bytesPerSecondPerShard`. On-demand: Kinesis manages the shards;
+ * the stream takes `onDemand.initialRecordsPerSecond` / `initialBytesPerSecond`, or double the
+ * previous peak, whichever is more, and scales to double each new peak within
+ * `onDemand.scaleUpMillis` (Kinesis Data Streams FAQ, "What are the default throughput quotas
+ * to write data into data stream using on-demand mode?" and "How do data streams scale in
+ * on-demand mode?"; Developer Guide, "Choose the data stream capacity mode").
+ *
+ * What the model leaves out: on-demand splits a shard whose traffic passes 500 KB/s and adapts
+ * to uneven keys unless one key passes a shard's limits; the model enforces the stream's
+ * capacity, not a shard's, and reads the stream through `shardCount` shards (4 by default, the
+ * initial capacity's worth of 1 MiB/s shards). Scale-down (gradual, over a day) plays no part in
+ * a run.
+ */
+export type CapacityMode =
+  | { readonly mode: "provisioned" }
+  | {
+      readonly mode: "onDemand"
+      /**
+       * The highest write throughput of the last 30 days, in records per second: the stream can
+       * take double it from the start. @default 0 (a new stream: the initial capacity)
+       */
+      readonly previousPeakRecordsPerSecond?: number
+      /** As `previousPeakRecordsPerSecond`, in bytes per second. @default 0 */
+      readonly previousPeakBytesPerSecond?: number
+    }
+
+/** On-demand's documented figures: a new stream's write capacity, and how long a scale-up may take. */
+export const onDemand = {
+  /** "A new data stream created in on-demand mode has a quota of 4 MB/second and 4,000 records per second for writes." */
+  initialRecordsPerSecond: 4000,
+  initialBytesPerSecond: 4 * 1_048_576,
+  /** Double the previous peak is taken at once; more than that "within a 15-minute duration" may be throttled. */
+  scaleUpMillis: 15 * 60_000
+} as const
 
 /** A shard as ListShards describes it: hash keys are inclusive decimal strings. */
 export interface ShardDescription {
@@ -93,6 +149,14 @@ export interface Service extends RecordStream.Service, ShardReader.Service {
   /** Ends outages, throttling and entry failure injection. */
   readonly clearFaults: Effect.Effect<void>
   readonly stats: Effect.Effect<Stats>
+  /** Every memory stream pushes to registered consumers. */
+  readonly fanOut: ShardReader.FanOut
+  /** The stream's write capacity now: provisioned (the sum of its shards) or on-demand (as it has scaled). */
+  readonly writeCapacity: Effect.Effect<{
+    readonly mode: CapacityMode["mode"]
+    readonly recordsPerSecond: number
+    readonly bytesPerSecond: number
+  }>
 }
 
 export class MemoryStream extends Context.Service<MemoryStream, Service>()("spillway/memory/MemoryStream") {}
@@ -101,8 +165,14 @@ export class MemoryStream extends Context.Service<MemoryStream, Service>()("spil
 export const hashKeySpace = 1n << 128n
 
 /** The Kinesis hash key of a partition key: MD5 of its UTF-8 bytes as a big-endian unsigned integer. */
-export const hashKeyOf = (partitionKey: string): bigint =>
-  BigInt(`0x${createHash("md5").update(partitionKey, "utf8").digest("hex")}`)
+export const hashKeyOf = (partitionKey: string): bigint => BigInt(`0x${hashHexOf(partitionKey)}`)
+
+/**
+ * The same hash key as 32 hex digits. Zero-padded to one length, hex strings sort as the numbers
+ * do, so a shard is found by comparing strings: no BigInt per entry (routing is on every put).
+ */
+const hashHexOf = (partitionKey: string): string => hash("md5", partitionKey, "hex")
+const hexOf = (key: bigint): string => key.toString(16).padStart(32, "0")
 
 export const shardIdOf = (index: number): string => `shardId-${index.toString().padStart(12, "0")}`
 
@@ -126,8 +196,9 @@ const maxPartitionKeyLength = 256
 
 interface ShardState {
   readonly description: ShardDescription
-  readonly start: bigint
-  readonly end: bigint
+  /** The hash key range, as 32 hex digits (see `hashHexOf`). */
+  readonly startHex: string
+  readonly endHex: string
   /** Retained records in sequence order. */
   records: Array<RecordStream.StreamRecord>
   /** Sequence number of the newest trimmed record: reads at or before it were lost to retention. */
@@ -136,6 +207,8 @@ interface ShardState {
   windowSecond: number
   windowRecords: number
   windowBytes: number
+  /** Completed, and replaced, whenever records are stored in the shard: wakes fan-out consumers. */
+  arrived: Deferred.Deferred<void>
 }
 
 type Injector = (
@@ -167,8 +240,16 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       options.bytesPerSecondPerShard ?? 1_048_576
     )
     const retentionHours = yield* positiveInteger("retentionHours", options.retentionHours ?? 24)
+    const propagationMillis = options.fanOutPropagationMillis ?? defaultFanOutPropagationMillis
+    if (!Number.isFinite(propagationMillis) || propagationMillis < 0) {
+      return yield* Effect.die(
+        new Error(`MemoryStream: option fanOutPropagationMillis must be ≥ 0, got ${propagationMillis}`)
+      )
+    }
     const retentionMillis = retentionHours * 3_600_000
     const streamArn = `arn:aws:kinesis:${region}:${accountId}:stream/${streamName}`
+    const capacity = options.capacity ?? { mode: "provisioned" }
+    const scaling = capacity.mode === "onDemand" ? yield* onDemandScaling(capacity) : undefined
 
     const descriptions = describeShards(shardCount)
     const shards: Array<ShardState> = []
@@ -178,14 +259,15 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       const offset = yield* Random.nextIntBetween(0, 1_000_000_000, { halfOpen: true })
       shards.push({
         description,
-        start: BigInt(description.startingHashKey),
-        end: BigInt(description.endingHashKey),
+        startHex: hexOf(BigInt(description.startingHashKey)),
+        endHex: hexOf(BigInt(description.endingHashKey)),
         records: [],
         trimmedThrough: undefined,
         lastSequence: sequenceBase + BigInt(offset),
         windowSecond: -1,
         windowRecords: 0,
-        windowBytes: 0
+        windowBytes: 0,
+        arrived: Deferred.makeUnsafe<void>()
       })
     }
     const byId = new Map(shards.map((shard) => [shard.description.shardId, shard]))
@@ -209,9 +291,17 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       return lo
     }
 
+    // Shards cover the key space in order: the last one starting at or before the key holds it.
     const shardFor = (partitionKey: string): ShardState => {
-      const h = hashKeyOf(partitionKey)
-      return shards.find((shard) => shard.start <= h && h <= shard.end)!
+      const key = hashHexOf(partitionKey)
+      let lo = 0
+      let hi = shards.length - 1
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1
+        if (shards[mid]!.startHex <= key) lo = mid
+        else hi = mid - 1
+      }
+      return shards[lo]!
     }
 
     const trim = (now: number): void => {
@@ -303,13 +393,16 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         inject === undefined
           ? entries.map(() => undefined)
           : yield* Effect.forEach(entries, (entry, index) => inject(entry, index))
-      const gaps = yield* Effect.forEach(entries, () =>
-        Random.nextIntBetween(1, maxSequenceGap, { halfOpen: true })
-      )
+      // `Random.nextIntBetween(1, maxSequenceGap, { halfOpen: true })` per entry, drawn straight
+      // from the run's generator: the same numbers in the same order, without an effect per entry.
+      const random = yield* Random.Random
+      const gaps = entries.map(() => Math.floor(random.nextDoubleUnsafe() * (maxSequenceGap - 1)) + 1)
       return yield* Effect.sync(() => {
         trim(now)
         const second = Math.floor(now / 1000)
-        return entries.map((entry, index): RecordStream.PutOutcome => {
+        const stream = scaling?.at(now)
+        const stored = new Set<ShardState>()
+        const outcomes = entries.map((entry, index): RecordStream.PutOutcome => {
           const errorCode = injected[index]
           if (errorCode !== undefined) {
             injectedEntryFailures++
@@ -323,24 +416,36 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
             }
           }
           const shard = shardFor(entry.partitionKey)
-          // Fixed one-second windows: the budget resets on each wall-clock second, which is how
-          // producers observe the limit (a burst fails, the next second succeeds).
-          if (shard.windowSecond !== second) {
-            shard.windowSecond = second
-            shard.windowRecords = 0
-            shard.windowBytes = 0
-          }
           const size = RecordStream.entrySize(entry)
-          if (shard.windowRecords + 1 > recordsPerSecond || shard.windowBytes + size > bytesPerSecond) {
-            throttledEntries++
-            return {
-              _tag: "Failed",
-              errorCode: "ProvisionedThroughputExceededException",
-              message: `Rate exceeded for shard ${shard.description.shardId} in stream ${streamName} under account ${accountId}.`
+          if (stream !== undefined) {
+            // On-demand: the stream's capacity as it has scaled, whichever shard the entry goes to.
+            if (!stream.take(size)) {
+              throttledEntries++
+              return {
+                _tag: "Failed",
+                errorCode: "ProvisionedThroughputExceededException",
+                message: `Rate exceeded for stream ${streamName} under account ${accountId}.`
+              }
             }
+          } else {
+            // Fixed one-second windows: the budget resets on each wall-clock second, which is how
+            // producers observe the limit (a burst fails, the next second succeeds).
+            if (shard.windowSecond !== second) {
+              shard.windowSecond = second
+              shard.windowRecords = 0
+              shard.windowBytes = 0
+            }
+            if (shard.windowRecords + 1 > recordsPerSecond || shard.windowBytes + size > bytesPerSecond) {
+              throttledEntries++
+              return {
+                _tag: "Failed",
+                errorCode: "ProvisionedThroughputExceededException",
+                message: `Rate exceeded for shard ${shard.description.shardId} in stream ${streamName} under account ${accountId}.`
+              }
+            }
+            shard.windowRecords += 1
+            shard.windowBytes += size
           }
-          shard.windowRecords += 1
-          shard.windowBytes += size
           shard.lastSequence += BigInt(gaps[index]!)
           const record: RecordStream.StreamRecord = {
             shardId: shard.description.shardId,
@@ -351,10 +456,35 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
             approximateArrivalTimestamp: now
           }
           shard.records.push(record)
+          stored.add(shard)
           return { _tag: "Stored", shardId: record.shardId, sequenceNumber: record.sequenceNumber }
         })
+        for (const shard of stored) {
+          Deferred.doneUnsafe(shard.arrived, Effect.void)
+          shard.arrived = Deferred.makeUnsafe<void>()
+        }
+        return outcomes
       })
     })
+
+    // Whole milliseconds, rounded up: a `TestClock` can stand at a fractional instant, and a wait
+    // of less than a nanosecond is no wait to Effect's `Duration` (the waiter would spin).
+    const awaitPushed = (shardId: string, after: string | undefined): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const shard = byId.get(shardId)
+        if (shard === undefined) return yield* Effect.die(new Error(`MemoryStream: no shard ${shardId}`))
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          trim(now)
+          const next = shard.records[after === undefined ? 0 : firstAfter(shard.records, BigInt(after))]
+          if (next !== undefined) {
+            const wait = Math.ceil(next.approximateArrivalTimestamp + propagationMillis - now)
+            if (wait > 0) yield* Effect.sleep(wait)
+            return
+          }
+          yield* Deferred.await(shard.arrived)
+        }
+      })
 
     const readRange = Effect.fn("MemoryStream.readRange")(function* (range: RecordStream.ShardRange) {
       const now = yield* Clock.currentTimeMillis
@@ -464,8 +594,83 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         throttledUntil = undefined
         injector = undefined
       }),
-      stats: Effect.sync(() => ({ injectedEntryFailures, throttledEntries, rejectedCalls }))
+      stats: Effect.sync(() => ({ injectedEntryFailures, throttledEntries, rejectedCalls })),
+      fanOut: { propagationMillis, awaitPushed },
+      writeCapacity: Effect.map(Clock.currentTimeMillis, (now) =>
+        scaling === undefined
+          ? {
+              mode: "provisioned" as const,
+              recordsPerSecond: recordsPerSecond * shardCount,
+              bytesPerSecond: bytesPerSecond * shardCount
+            }
+          : { mode: "onDemand" as const, ...scaling.capacity(now) }
+      )
     })
+  })
+
+/**
+ * On-demand scaling: the write capacity at any instant is the initial capacity or double the
+ * highest throughput written in one second, counting only seconds at least `scaleUpMillis` old,
+ * whichever is more; the previous peak (the last 30 days) counts from the start. `at(now)` opens
+ * the second `now` falls in and answers its budget, which `take` spends entry by entry.
+ */
+const onDemandScaling = (capacity: Extract<CapacityMode, { readonly mode: "onDemand" }>) =>
+  Effect.gen(function* () {
+    const previousRecords = capacity.previousPeakRecordsPerSecond ?? 0
+    const previousBytes = capacity.previousPeakBytesPerSecond ?? 0
+    for (const [option, value] of [
+      ["previousPeakRecordsPerSecond", previousRecords],
+      ["previousPeakBytesPerSecond", previousBytes]
+    ] as const) {
+      if (!Number.isFinite(value) || value < 0) {
+        return yield* Effect.die(new Error(`MemoryStream: capacity.${option} must be ≥ 0, got ${value}`))
+      }
+    }
+    let peakRecords = previousRecords
+    let peakBytes = previousBytes
+    // Seconds written and not yet `scaleUpMillis` old, oldest first.
+    const young: Array<{ readonly second: number; readonly records: number; readonly bytes: number }> = []
+    let windowSecond = Number.NEGATIVE_INFINITY
+    let windowRecords = 0
+    let windowBytes = 0
+    let budget = { recordsPerSecond: 0, bytesPerSecond: 0 }
+
+    // Closes the second being written once `now` is past it, so its throughput starts to age.
+    const roll = (now: number) => {
+      const second = Math.floor(now / 1000)
+      if (second === windowSecond) return
+      if (windowRecords > 0) young.push({ second: windowSecond, records: windowRecords, bytes: windowBytes })
+      windowSecond = second
+      windowRecords = 0
+      windowBytes = 0
+    }
+    const capacityAt = (now: number) => {
+      roll(now)
+      while (young.length > 0 && (young[0]!.second + 1) * 1000 + onDemand.scaleUpMillis <= now) {
+        const second = young.shift()!
+        peakRecords = Math.max(peakRecords, second.records)
+        peakBytes = Math.max(peakBytes, second.bytes)
+      }
+      return {
+        recordsPerSecond: Math.max(onDemand.initialRecordsPerSecond, 2 * peakRecords),
+        bytesPerSecond: Math.max(onDemand.initialBytesPerSecond, 2 * peakBytes)
+      }
+    }
+    return {
+      capacity: capacityAt,
+      at: (now: number) => {
+        budget = capacityAt(now)
+        return {
+          take: (size: number): boolean => {
+            if (windowRecords + 1 > budget.recordsPerSecond || windowBytes + size > budget.bytesPerSecond)
+              return false
+            windowRecords += 1
+            windowBytes += size
+            return true
+          }
+        }
+      }
+    }
   })
 
 /** One stream behind both tags: producers see `RecordStream`, tests and consumers `MemoryStream`. */

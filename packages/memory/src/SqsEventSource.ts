@@ -122,6 +122,22 @@ const validate = (queue: MemoryQueue.Handle, config: Config): Effect.Effect<Vali
     : Effect.die(new Error(`SqsEventSource: ${problem}`))
 }
 
+const exactBytes = (record: LambdaEvents.SqsEventRecord): number =>
+  Buffer.byteLength(JSON.stringify(record), "utf8")
+
+/**
+ * At least `exactBytes`, without serialising: a UTF-16 unit of a key or a string takes at most 6
+ * bytes of JSON (`\u001f`), a key's quotes, colon and comma 4, a string's quotes 2, an object's
+ * braces 2, a number 24, `true`/`false`/`null` 5.
+ */
+const boundBytes = (value: unknown): number => {
+  if (typeof value === "string") return 6 * value.length + 2
+  if (typeof value !== "object" || value === null) return typeof value === "number" ? 24 : 5
+  let bytes = 2
+  for (const [key, inner] of Object.entries(value)) bytes += 6 * key.length + 4 + boundBytes(inner)
+  return bytes
+}
+
 /** The event entry Lambda builds for a received message (§3.5): every attribute is a string. */
 export const toEventRecord = (
   message: MemoryQueue.ReceivedMessage,
@@ -196,7 +212,11 @@ export const start = <R>(
     // when the window closes, or when the next message would take the payload past 6 MB.
     const collect = Effect.gen(function* () {
       const batch: Array<LambdaEvents.SqsEventRecord> = []
+      // An upper bound of the event's size while far from the limit (a body of n UTF-16 units
+      // takes at most 6n bytes in JSON), exact from the first message that might not fit: the
+      // same cut as counting every message exactly, without serialising every body.
       let payloadBytes = 0
+      let exact = false
       let deadline = Number.POSITIVE_INFINITY
       while (true) {
         const wanted = Math.min(10, settings.batchSize - batch.length)
@@ -212,7 +232,12 @@ export const start = <R>(
         let full = false
         for (const message of received.success) {
           const record = toEventRecord(message, context)
-          const bytes = Buffer.byteLength(JSON.stringify(record), "utf8")
+          let bytes = exact ? exactBytes(record) : boundBytes(record)
+          if (!exact && batch.length > 0 && payloadBytes + bytes > maxPayloadBytes) {
+            exact = true
+            payloadBytes = batch.reduce((sum, earlier) => sum + exactBytes(earlier), 0)
+            bytes = exactBytes(record)
+          }
           if (full || (batch.length > 0 && payloadBytes + bytes > maxPayloadBytes)) {
             // Over the payload limit: hand it back at once (its receive count has grown, as in Lambda).
             full = true

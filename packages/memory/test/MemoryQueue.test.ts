@@ -389,3 +389,24 @@ describe("MemoryQueue DelaySeconds", () => {
     })
   )
 })
+
+describe("MemoryQueue receipt handles", () => {
+  it.effect("refuses a handle another queue issued, or one it has not issued yet, as never valid", () =>
+    Effect.gen(function* () {
+      const queue = yield* MemoryQueue.make({ queueName: "one" })
+      const other = yield* MemoryQueue.make({ queueName: "two" })
+      yield* queue.send([{ id: "a", body: "x" }])
+      yield* other.send([{ id: "a", body: "x" }])
+      const [mine] = yield* queue.receive({ maxMessages: 1 })
+      const [theirs] = yield* other.receive({ maxMessages: 1 })
+      const refused = yield* Effect.flip(queue.delete(theirs!.receiptHandle))
+      expect(refused.message).toContain('The input receipt handle "AQEB')
+      // A handle naming the right message with a number this queue has not reached yet.
+      const decoded = Buffer.from(mine!.receiptHandle.slice(4), "base64").toString()
+      const ahead = `AQEB${Buffer.from(decoded.replace(/\|\d+$/, "|99")).toString("base64")}`
+      expect((yield* Effect.flip(queue.delete(ahead))).message).toContain("is not valid")
+      yield* queue.delete(mine!.receiptHandle)
+      expect((yield* queue.stats).total).toBe(0)
+    })
+  )
+})

@@ -345,3 +345,35 @@ describe("SqsEventSource batching and configuration", () => {
     })
   )
 })
+
+describe("SqsEventSource payload limit", () => {
+  it.effect(
+    "cuts a batch before its event would pass Lambda's 6 MB, counting each body as JSON escapes it",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* MemoryQueue.make()
+        // 480,000 quotes: a 480 KB body, 960 KB in the event once escaped. Six fit in 6 MiB, seven do not.
+        const bodies = Array.from({ length: 10 }, (_, i) => `${i}${'"'.repeat(480_000)}`)
+        for (const body of bodies) yield* queue.send([{ id: "m", body }])
+        const { events, handler } = recording(() => Effect.void)
+        yield* SqsEventSource.start(queue, handler, { maxConcurrency: 1 })
+        yield* TestClock.adjust("1 second")
+        expect(events.map((event) => event.Records.length)).toEqual([6, 4])
+        for (const event of events) {
+          expect(Buffer.byteLength(JSON.stringify(event.Records.map((r) => r))) - 2).toBeLessThanOrEqual(
+            6 * 1024 * 1024
+          )
+        }
+        // The four handed back were received twice.
+        expect(events[1]!.Records.map((r) => r.attributes.ApproximateReceiveCount)).toEqual([
+          "2",
+          "2",
+          "2",
+          "2"
+        ])
+        expect(events.flatMap((event) => event.Records.map((r) => r.body[0]))).toEqual(
+          bodies.map((body) => body[0])
+        )
+      })
+  )
+})

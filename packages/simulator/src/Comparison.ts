@@ -1,7 +1,7 @@
 /**
  * The published before/after experiment (`spillway simulate --compare <seed>`), replayed on the
  * real in-memory pipeline. One traffic plan and one fault plan, drawn once from the seed, go through
- * three processor configurations, and the end-to-end delay (collector receipt → write confirmed by
+ * four processor configurations, and the end-to-end delay (collector receipt → write confirmed by
  * the index) of each is set next to the figures the original production system published:
  *
  * - before: no bisection, whole-batch failure, unlimited retries, no dedup cache
@@ -9,11 +9,17 @@
  * - after: bisect on function error, 3 retries then the on-failure destination, the dedup cache
  *   (published 1.3 s avg / 3.9 s p99);
  * - spillway: `MemoryPipeline.recommendedProcessorConfig` (partial batch response on top of the
- *   above), Spillway's own design; nothing was published for it, so it has no error column.
+ *   above), Spillway's own design; nothing was published for it, so it has no error column;
+ * - fanOut: the spillway configuration read by an enhanced fan-out consumer instead of the
+ *   standard iterator: the stream pushes each record to the mapping `fanOutPropagationMillis`
+ *   after it was written (`SubscribeToShard` over HTTP/2), with no per-shard poll interval, so the
+ *   half second a record waits on average for the next poll goes. This is the delay floor of the
+ *   design: what remains is the propagation, the function's own time and the faults.
  *
  * The delay model, every source a named constant in `model` below:
  * - polling: Lambda polls each shard about once per second (`pollIntervalMillis`), so a record
- *   waits half a second on average before its batch is even read;
+ *   waits half a second on average before its batch is even read; with enhanced fan-out (the
+ *   fourth column) it is pushed instead, `fanOutPropagationMillis` after it was written;
  * - function duration: every write the function makes costs a fixed overhead (cold paths, the
  *   `_bulk` round trip) plus a cost per document (transform, serialise, index), slept on the clock
  *   by a wrapping sink. That per-document cost is what makes a whole-batch retry expensive: without
@@ -33,7 +39,7 @@
  *
  * Guarantees: the same seed prints the same bytes (virtual time, seeded `Random`, the fault plan
  * drawn before any pipeline runs so every column meets the same faults on the same records); every
- * accepted record is accounted for (indexed, or counted `lost`); a run (3 × 24,000 records over
+ * accepted record is accounted for (indexed, or counted `lost`); a run (4 × 24,000 records over
  * 300 s of virtual time, on `VirtualTime`) takes about 10 s. The client fleet, the clock driver, the
  * run harness and the delay figures are the scenarios' own (`internal/`), so a column and a
  * scenario measure the same way.
@@ -106,7 +112,14 @@ export const model = {
    */
   stickyRate: 0.0003,
   /** A sticky record fails 1..this many times. */
-  maxStickyFailures: 3
+  maxStickyFailures: 3,
+  /**
+   * Enhanced fan-out (the fourth column): how long after it was written a record is pushed to the
+   * mapping. "Typically an average of 70 ms whether you have one consumer or five", against
+   * "around 200 ms" for one polling consumer (Kinesis Data Streams Developer Guide, "Read data
+   * from Amazon Kinesis Data Streams", https://docs.aws.amazon.com/streams/latest/dev/building-consumers.html).
+   */
+  fanOutPropagationMillis: 70
 }
 
 export type Model = { readonly [K in keyof typeof model]: number }
@@ -116,7 +129,7 @@ export const published = {
   after: { avgMs: 1300, p99Ms: 3900 }
 } as const
 
-export const columnNames = ["before", "after", "spillway"] as const
+export const columnNames = ["before", "after", "spillway", "fanOut"] as const
 export type ColumnName = (typeof columnNames)[number]
 
 export interface ColumnConfig {
@@ -130,6 +143,11 @@ export interface ColumnConfig {
    * original function did not: any failed item failed the invocation.
    */
   readonly itemRetries: boolean
+  /**
+   * Whether the mapping reads through an enhanced fan-out consumer (records pushed, no poll
+   * interval) instead of the standard iterator (each shard polled every `pollIntervalMillis`).
+   */
+  readonly enhancedFanOut: boolean
 }
 
 export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
@@ -138,7 +156,8 @@ export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
     reportBatchItemFailures: false,
     maximumRetryAttempts: -1,
     dedupCapacity: 1,
-    itemRetries: false
+    itemRetries: false,
+    enhancedFanOut: false
   },
   after: {
     bisectBatchOnFunctionError: true,
@@ -146,14 +165,25 @@ export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
     // The published "after" retried a batch 3 times before sending it to the on-failure destination.
     maximumRetryAttempts: 3,
     dedupCapacity: 1_000_000,
-    itemRetries: false
+    itemRetries: false,
+    enhancedFanOut: false
   },
   spillway: {
     bisectBatchOnFunctionError: MemoryPipeline.recommendedProcessorConfig.bisectBatchOnFunctionError ?? false,
     reportBatchItemFailures: MemoryPipeline.recommendedProcessorConfig.reportBatchItemFailures ?? false,
     maximumRetryAttempts: MemoryPipeline.recommendedProcessorConfig.maximumRetryAttempts ?? -1,
     dedupCapacity: 1_000_000,
-    itemRetries: true
+    itemRetries: true,
+    enhancedFanOut: false
+  },
+  // Spillway's design on an enhanced fan-out consumer: only the delivery changes.
+  fanOut: {
+    bisectBatchOnFunctionError: MemoryPipeline.recommendedProcessorConfig.bisectBatchOnFunctionError ?? false,
+    reportBatchItemFailures: MemoryPipeline.recommendedProcessorConfig.reportBatchItemFailures ?? false,
+    maximumRetryAttempts: MemoryPipeline.recommendedProcessorConfig.maximumRetryAttempts ?? -1,
+    dedupCapacity: 1_000_000,
+    itemRetries: true,
+    enhancedFanOut: true
   }
 }
 
@@ -291,8 +321,9 @@ const startColumn = (model: Model, config: ColumnConfig, plan: FaultPlan) =>
     })
     const modelSink = makeModelSink(model, sticky, plan.overloads, config.itemRetries)
     const pipeline = yield* MemoryPipeline.make({
-      stream: { shardCount: model.shards },
+      stream: { shardCount: model.shards, fanOutPropagationMillis: model.fanOutPropagationMillis },
       processor: {
+        consumer: config.enhancedFanOut ? "enhancedFanOut" : "standard",
         batchSize: model.batchSize,
         pollIntervalMillis: model.pollIntervalMillis,
         retryDelayMillis: model.retryDelayMillis,
@@ -404,7 +435,7 @@ const errorPct = (model: number, publishedValue: number): number =>
   round1(((model - publishedValue) / publishedValue) * 100)
 
 /**
- * Runs the three columns on the same seeded traffic and fault plan, each on a fresh pipeline with
+ * Runs the four columns on the same seeded traffic and fault plan, each on a fresh pipeline with
  * its own `TestClock`. Needs nothing from the caller's environment.
  */
 export const runComparison = (seed: number): Effect.Effect<Comparison, SimulationError> =>
@@ -426,12 +457,13 @@ export const runComparisonWith = Effect.fn("Comparison.runComparison")(function*
   const before = yield* isolate(seed, runColumn(model, "before", plan))
   const after = yield* isolate(seed, runColumn(model, "after", plan))
   const spillway = yield* isolate(seed, runColumn(model, "spillway", plan))
+  const fanOut = yield* isolate(seed, runColumn(model, "fanOut", plan))
   return {
     seed,
     model,
     published,
     overloads: plan.overloads,
-    columns: { before, after, spillway },
+    columns: { before, after, spillway, fanOut },
     errors: {
       before: {
         avgPct: errorPct(before.delayMs.avg, published.before.avgMs),

@@ -57,6 +57,16 @@ export const Report = Schema.Struct({
   scenario: Schema.Literals(scenarioNames),
   summary: Schema.String,
   seed: Schema.Int,
+  /**
+   * Present when the run was given a stream other than the scenario's (`--shards`, on-demand):
+   * its capacity mode and the shards it was read through.
+   */
+  stream: Schema.optional(
+    Schema.Struct({
+      mode: Schema.Literals(["provisioned", "onDemand"]),
+      shards: Count
+    })
+  ),
   records: RecordFigures,
   /** Every retry, summed: `retriesBy` tells which. */
   retries: Count,

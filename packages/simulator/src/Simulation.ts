@@ -27,7 +27,7 @@
  * poison record.
  */
 import type { Replay } from "@spillway/core"
-import { type FirehoseDelivery, MemoryPipeline } from "@spillway/memory"
+import { type FirehoseDelivery, MemoryPipeline, type MemoryStream } from "@spillway/memory"
 import { Clock, Duration, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { refused, SimulationError } from "./internal/error.js"
@@ -58,13 +58,28 @@ import {
 
 export { SimulationError, startTime, type TimeProvider }
 
+/**
+ * The stream a run writes to, instead of the scenario's provisioned shards: another shard count
+ * (`spillway simulate --shards N`), or on-demand capacity (`MemoryStream.CapacityMode`) whose last
+ * 30 days were the scenario's normal traffic, read through the 4 shards of its initial capacity.
+ */
+export type StreamCapacity =
+  | { readonly mode: "provisioned"; readonly shards: number }
+  | { readonly mode: "onDemand" }
+
 export interface RunOptions {
   readonly seed: number
   /** Records the producer makes, the warm-up record included. 1–1,000,000. */
   readonly records: number
+  /** @default the scenario's provisioned shard count */
+  readonly stream?: StreamCapacity
 }
 
 export const maxRecords = 1_000_000
+/** Shards a run's stream may have (`--shards`): a bound on a run's cost, each shard having its own readers. */
+export const maxShards = 1000
+/** On-demand streams in a run are read through as many shards as their initial 4 MB/s take. */
+const onDemandShards = 4
 /** `_bulk` round trip of a small OpenSearch domain. */
 const bulkLatency = Duration.millis(25)
 /** How long the pipeline may take to drain after the traffic before the run is declared stuck. */
@@ -75,6 +90,18 @@ const settleLimitMillis = 2 * 3_600_000
  * hours): 2 s, so even a short run sees several deliveries, and a backup outage meets some.
  */
 const backupConfig = { ...MemoryPipeline.defaultBackupConfig, bufferingIntervalSeconds: 2 }
+
+/** The memory stream for a run: the scenario's shards, or the run's own capacity. */
+const streamOptions = (scenario: Scenario, stream: StreamCapacity | undefined): MemoryStream.Options => {
+  if (stream === undefined) return { shardCount: scenario.shardCount }
+  if (stream.mode === "provisioned") return { shardCount: stream.shards }
+  // The last 30 days were normal traffic: the slowest phase, at the top of the clients' ±20% jitter.
+  const normalPeak = 1.2 * Math.min(...scenario.phases.map((phase) => phase.recordsPerSecond))
+  return {
+    shardCount: onDemandShards,
+    capacity: { mode: "onDemand", previousPeakRecordsPerSecond: normalPeak }
+  }
+}
 
 /** What one run works with: its pipeline, its probe, its ledger and its clock. */
 interface Run {
@@ -94,7 +121,7 @@ const start = (scenario: Scenario, options: RunOptions) =>
     yield* TestClock.setTime(startTime)
     const probe = Probe.make(bulkLatency)
     const pipeline = yield* MemoryPipeline.make({
-      stream: { shardCount: scenario.shardCount },
+      stream: streamOptions(scenario, options.stream),
       index: { bulkLatency },
       extraSinks: [probe.sink],
       backup: backupConfig
@@ -177,10 +204,19 @@ const measure = (
     const retriesBy = yield* Measure.retries(pipeline, run.probe)
     const faults = yield* Measure.faultCounts(pipeline)
     const timelineLength = Math.max(seconds, indexed.perSecond.values.length, ledger.sent.values.length)
+    const stream = run.options.stream
     return {
       scenario: scenario.name,
       summary: scenario.summary,
       seed: run.options.seed,
+      ...(stream === undefined
+        ? {}
+        : {
+            stream: {
+              mode: stream.mode,
+              shards: stream.mode === "provisioned" ? stream.shards : onDemandShards
+            }
+          }),
       records: {
         sent: ledger.made.length,
         accepted: ledger.accepted.size,
@@ -260,6 +296,20 @@ const validate = (name: string, options: RunOptions): Effect.Effect<Scenario, Si
   if (!Number.isInteger(options.records) || options.records < 1 || options.records > maxRecords) {
     return invalid(
       `records must be an integer in 1–${maxRecords.toLocaleString("en-US")}, got ${options.records}`
+    )
+  }
+  const stream = options.stream
+  if (stream !== undefined && stream.mode !== "provisioned" && stream.mode !== "onDemand") {
+    return invalid(
+      `stream mode must be provisioned or onDemand, got ${String((stream as { mode: unknown }).mode)}`
+    )
+  }
+  if (
+    stream?.mode === "provisioned" &&
+    (!Number.isInteger(stream.shards) || stream.shards < 1 || stream.shards > maxShards)
+  ) {
+    return invalid(
+      `shards must be an integer in 1–${maxShards.toLocaleString("en-US")}, got ${stream.shards}`
     )
   }
   return Effect.succeed(scenarios[name])

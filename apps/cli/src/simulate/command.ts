@@ -1,5 +1,5 @@
 /**
- * `spillway simulate --scenario <name> [--seed N] [--records N] [--json] [--report file.html]`: runs
+ * `spillway simulate --scenario <name> [--seed N] [--records N] [--shards N] [--json] [--report file.html]`: runs
  * a scenario through the whole pipeline on virtual time (`@spillway/simulator`'s `Simulation`) and
  * prints the report, as a table (`reportTable.ts`) or as exactly one JSON object on stdout;
  * `--report` also writes the HTML page (`htmlReport.ts`), and without `--scenario` runs every
@@ -19,14 +19,14 @@ const { scenarioNames, scenarios } = Scenario
 
 const scenario = Flag.Literals("scenario", scenarioNames).pipe(
   Flag.withDescription(
-    `What to rehearse: ${scenarioNames.map((name) => `${name} (${scenarios[name].summary})`).join(" ")}`
+    `What to rehearse: ${scenarioNames.map((name) => `${name} (${scenarios[name].summary})`).join(" ")} (default: none; give --scenario, --report or --compare)`
   ),
   Flag.optional
 )
 
 const compare = Flag.Int("compare").pipe(
   Flag.withDescription(
-    "Instead of a scenario, run the published before/after experiment with this seed: the same traffic and faults through the original configuration, the published fix and Spillway's design, next to the published delays."
+    "Instead of a scenario, run the published before/after experiment with this seed: the same traffic and faults through the original configuration, the published fix and Spillway's design, next to the published delays (default: none)"
   ),
   Flag.optional
 )
@@ -34,18 +34,33 @@ const compare = Flag.Int("compare").pipe(
 const seed = Flag.Int("seed").pipe(
   Flag.withDefault(1),
   Flag.withDescription(
-    "Seeds every random draw of the run (default 1); the same seed prints the same report."
+    "Seeds every random draw of the run; the same seed prints the same report (default: 1)"
   )
 )
 
 const records = Flag.Int("records").pipe(
+  Flag.filter(
+    (n) => n >= 1 && n <= 1_000_000,
+    () => "--records must be 1–1,000,000"
+  ),
   Flag.withDefault(5000),
-  Flag.withDescription("Records the producer sends (1–1,000,000; default 5000).")
+  Flag.withDescription("Records the producer sends, 1–1,000,000 (default: 5,000)")
+)
+
+const shards = Flag.Int("shards").pipe(
+  Flag.filter(
+    (n) => n >= 1 && n <= Simulation.maxShards,
+    () => `--shards must be 1–${Simulation.maxShards.toLocaleString("en-US")}`
+  ),
+  Flag.withDescription(
+    "Provisioned shards of the stream, each taking 1,000 records/s, instead of the scenario's one (default: the scenario's)"
+  ),
+  Flag.optional
 )
 
 const report = Flag.String("report").pipe(
   Flag.withDescription(
-    "Also write a self-contained HTML page (charts of delay, throughput and fallback depth, readable offline) to this file. Without --scenario, every scenario is run into one page."
+    "Also write a self-contained HTML page (charts of delay, throughput and fallback depth, readable offline) to this file. Without --scenario, every scenario is run into one page (default: none)"
   ),
   Flag.optional
 )
@@ -53,12 +68,14 @@ const report = Flag.String("report").pipe(
 const json = Flag.Boolean("json").pipe(
   Flag.withoutNegation,
   Flag.withDefault(false),
-  Flag.withDescription("Print the report as one JSON object (with a per-second timeline) instead of a table.")
+  Flag.withDescription(
+    "Print the report as one JSON object (with a per-second timeline) instead of a table (default: off)"
+  )
 )
 
 export const simulateCommand = Command.make(
   "simulate",
-  { scenario, compare, seed, records, json, report },
+  { scenario, compare, seed, records, shards, json, report },
   (args) =>
     Option.match(args.compare, {
       onSome: (compareSeed) =>
@@ -78,12 +95,19 @@ export const simulateCommand = Command.make(
             return yield* new Simulation.SimulationError({
               scenario: "",
               reason: "InvalidOptions",
-              message: `give --scenario (${scenarioNames.join(", ")}), --report <file> or --compare <seed>`
+              message: `say what to run: --scenario <name> (one of ${scenarioNames.join(", ")}), --report <file> for every scenario, or --compare <seed>; spillway simulate --help lists the options`
             })
           }
           const reports = []
           for (const name of names) {
-            const result = yield* Simulation.runScenario(name, { seed: args.seed, records: args.records })
+            const result = yield* Simulation.runScenario(name, {
+              seed: args.seed,
+              records: args.records,
+              ...Option.match(args.shards, {
+                onNone: () => ({}),
+                onSome: (n) => ({ stream: { mode: "provisioned" as const, shards: n } })
+              })
+            })
             reports.push(result)
             yield* Console.log(args.json ? JSON.stringify(result) : renderTable(result))
           }

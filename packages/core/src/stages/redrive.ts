@@ -3,11 +3,15 @@
  *
  * Per message: when every record is stored, the message is done. When the stream takes some and
  * refuses others, the refused ones are parked again as a new message, held back by
- * `Schedules.reparkDelaySeconds`, and the original is done, so stored records are not put twice. When the stream refuses the whole call (outage), the
- * message is reported failed and comes back after the queue's visibility timeout — that timeout
- * is the retry delay. A body that is not a fallback message is reported failed too, so the queue's
- * redrive policy moves it to its dead-letter queue after `maxReceiveCount` receives: kept, never
- * dropped.
+ * `Schedules.reparkDelaySeconds`, and the original is done, so stored records are not put twice.
+ *
+ * When the stream refuses the whole call (outage), the message is reported failed, and when its
+ * receipt handle is known (an SQS event) its visibility is first set to
+ * `Schedules.redriveVisibilitySeconds` of its receive count: a second at first, then a few, so it
+ * comes back within seconds of the stream's recovery rather than after the queue's visibility
+ * timeout. If that call fails, the queue's timeout applies, as before. A body that is not a
+ * fallback message is reported failed too, with its visibility left alone, so the queue's redrive
+ * policy moves it to its dead-letter queue after `maxReceiveCount` receives: kept, never dropped.
  */
 import { Effect, Metric, Result } from "effect"
 import * as FallbackQueue from "../FallbackQueue.js"
@@ -21,6 +25,10 @@ import { decodeFallbackMessage, encodeFallbackMessages } from "./fallbackMessage
 export interface ParkedMessage {
   readonly messageId: string
   readonly body: string
+  /** The handle of this receive: with it, a message that must come back is held back briefly. */
+  readonly receiptHandle?: string
+  /** `ApproximateReceiveCount`, this receive included; `redriveVisibilitySeconds` grows with it. */
+  readonly receiveCount?: number
 }
 
 export interface RedriveFailure {
@@ -55,12 +63,15 @@ export const redrive = Effect.fn("redrive")(function* (
   const stream = yield* RecordStream.RecordStream
   const queue = yield* FallbackQueue.FallbackQueue
   const failures = new Map<number, string>()
+  // Messages whose body cannot be redriven: trying them sooner cannot help.
+  const malformed = new Set<number>()
   const attempts = new Map<number, number>()
   const entries: Array<Entry> = []
   messages.forEach((m, message) => {
     const decoded = decodeFallbackMessage(m.body)
     if (Result.isFailure(decoded)) {
       failures.set(message, decoded.failure)
+      malformed.add(message)
       return
     }
     attempts.set(message, decoded.success.attempt)
@@ -123,6 +134,20 @@ export const redrive = Effect.fn("redrive")(function* (
     }
   }
 
+  // What must come back is held back briefly, not for the queue's whole visibility timeout.
+  yield* Effect.forEach(
+    failures.keys(),
+    (message) => {
+      const { receiptHandle, receiveCount } = messages[message]!
+      return malformed.has(message) || receiptHandle === undefined
+        ? Effect.void
+        : queue
+            .changeVisibility(receiptHandle, Schedules.redriveVisibilitySeconds(receiveCount ?? 1))
+            .pipe(Effect.ignore)
+    },
+    { concurrency: 10, discard: true }
+  )
+
   yield* Metric.update(Metrics.recordsRedriven, stored)
   return {
     stored,
@@ -141,7 +166,15 @@ export const redriveSqsEvent = (
   RecordStream.RecordStream | FallbackQueue.FallbackQueue
 > =>
   redrive(
-    event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
+    event.Records.map((r) => {
+      const receiveCount = Number(r.attributes.ApproximateReceiveCount)
+      return {
+        messageId: r.messageId,
+        body: r.body,
+        receiptHandle: r.receiptHandle,
+        ...(Number.isInteger(receiveCount) && receiveCount > 0 ? { receiveCount } : {})
+      }
+    }),
     options
   ).pipe(
     Effect.map((result) => ({

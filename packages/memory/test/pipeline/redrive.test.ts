@@ -1,7 +1,9 @@
 /**
  * The redriver on its own: what the stream refuses one by one is parked again with a growing
- * delay (never hot-looping on a throttled shard); a whole-call refusal leaves the message to its
- * visibility timeout; a body that is not a fallback message is reported, not dropped.
+ * delay (never hot-looping on a throttled shard); a whole-call refusal leaves the message on the
+ * queue, held back a growing but short time when its receipt handle is known, so it comes back
+ * within seconds of the stream's recovery; a body that is not a fallback message is reported, not
+ * dropped.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FallbackMessages, FallbackQueue, RecordStream, Redrive, Telemetry } from "@spillway/core"
@@ -9,6 +11,7 @@ import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryQueue from "../../src/MemoryQueue.js"
 import * as MemoryStream from "../../src/MemoryStream.js"
+import * as SqsEventSource from "../../src/SqsEventSource.js"
 import { record } from "./harness.js"
 
 const parked = (ids: ReadonlyArray<string>, attempt = 0) => {
@@ -78,6 +81,87 @@ describe("redrive", () => {
       const { run } = yield* setup
       const result = yield* run([{ messageId: "junk", body: '{"hello":"world"}' }])
       expect(result.failed).toEqual([{ messageId: "junk", reason: expect.stringContaining("malformed") }])
+    })
+  )
+})
+
+describe("redrive during a stream outage: a growing visibility", () => {
+  /** A message received from the queue as Lambda would hand it over: with its handle and receive count. */
+  const receiveOne = (queue: MemoryQueue.Handle) =>
+    Effect.gen(function* () {
+      const [message] = yield* queue.receive({ maxMessages: 1 })
+      return message
+    })
+
+  it.effect(
+    "holds a refused message back 1, 2, 4, 8, 16 s by receive count, not the queue's 30 s, and lets it through once the stream is back",
+    () =>
+      Effect.gen(function* () {
+        const { stream, queue, run } = yield* setup
+        expect(queue.visibilityTimeoutSeconds).toBe(30)
+        yield* queue.send([{ id: "m", body: parked(["a", "b"]).body }])
+        yield* stream.startOutage()
+        const heldBack: Array<number> = []
+        for (let receive = 1; receive <= 5; receive++) {
+          const message = yield* receiveOne(queue)
+          expect(message?.receiveCount).toBe(receive)
+          const result = yield* run([message!])
+          expect(result.failed.map((f) => f.messageId)).toEqual([message!.messageId])
+          // How long it stays invisible: received again exactly when its new timeout ends.
+          let waited = 0
+          while ((yield* queue.stats).visible === 0) {
+            yield* TestClock.adjust("100 millis")
+            waited += 100
+          }
+          heldBack.push(waited / 1000)
+        }
+        expect(heldBack).toEqual([1, 2, 4, 8, 16])
+        yield* stream.clearFaults
+        const message = yield* receiveOne(queue)
+        const result = yield* run([message!])
+        expect(result).toMatchObject({ stored: 2, failed: [] })
+        expect((yield* stream.records).map((r) => r.partitionKey).sort()).toEqual(["a", "b"])
+      })
+  )
+
+  it.effect("leaves a malformed message to the queue's visibility timeout: retrying sooner cannot help", () =>
+    Effect.gen(function* () {
+      const { queue, run } = yield* setup
+      yield* queue.send([{ id: "junk", body: '{"hello":"world"}' }])
+      const message = yield* receiveOne(queue)
+      const result = yield* run([message!])
+      expect(result.failed).toHaveLength(1)
+      yield* TestClock.adjust("29999 millis")
+      expect((yield* queue.stats).visible).toBe(0)
+      yield* TestClock.adjust("1 millis")
+      expect((yield* queue.stats).visible).toBe(1)
+    })
+  )
+
+  it.effect("takes the receipt handle and the receive count from the SQS event", () =>
+    Effect.gen(function* () {
+      const { stream, queue } = yield* setup
+      yield* queue.send([{ id: "m", body: parked(["a"]).body }])
+      yield* stream.startOutage()
+      const redriveEvent = (message: MemoryQueue.ReceivedMessage) =>
+        Redrive.redriveSqsEvent({
+          Records: [SqsEventSource.toEventRecord(message, { queueArn: queue.queueArn, region: queue.region })]
+        }).pipe(
+          Effect.provideService(RecordStream.RecordStream, stream),
+          Effect.provideService(FallbackQueue.FallbackQueue, queue)
+        )
+      yield* TestClock.adjust("1 second")
+      const first = yield* receiveOne(queue)
+      expect((yield* redriveEvent(first!)).batchItemFailures).toEqual([{ itemIdentifier: first!.messageId }])
+      yield* TestClock.adjust("1 second")
+      const second = yield* receiveOne(queue)
+      expect(second?.receiveCount).toBe(2)
+      yield* redriveEvent(second!)
+      // The second receive holds it back 2 s.
+      yield* TestClock.adjust("1999 millis")
+      expect((yield* queue.stats).visible).toBe(0)
+      yield* TestClock.adjust("1 millis")
+      expect((yield* queue.stats).visible).toBe(1)
     })
   )
 })

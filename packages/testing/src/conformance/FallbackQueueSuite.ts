@@ -195,6 +195,21 @@ const deliveryCases = <R>({ run, pass, receiveUntil }: Cases<R>): void => {
       expect(again?.receiveCount).toBe(2)
     })
   )
+
+  // What the redriver does to a message the stream refused: a long receive timeout cut short.
+  run("holds a message back for a changed visibility, shorter than its receive's, then delivers it", () =>
+    Effect.gen(function* () {
+      const queue = yield* FallbackQueue.FallbackQueue
+      yield* queue.send(messages(["soon"]))
+      const [first] = yield* receiveUntil(1, { maxMessages: 1, visibilityTimeoutSeconds: 600 })
+      yield* queue.changeVisibility(first!.receiptHandle, 2)
+      // Not at once: the new timeout counts from the change.
+      expect(yield* queue.receive({ maxMessages: 10, visibilityTimeoutSeconds: 600 })).toEqual([])
+      const [again] = yield* receiveUntil(1, { maxMessages: 1, visibilityTimeoutSeconds: 600 })
+      expect(again?.messageId).toBe(first?.messageId)
+      expect(again?.receiveCount).toBe(2)
+    })
+  )
 }
 
 /** Per-message delays; per-entry refusals that are the message's own fault. */

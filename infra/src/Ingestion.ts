@@ -78,7 +78,12 @@ export interface IngestionSettings {
   readonly collectorReservedConcurrency?: number
   /** Redrivers running at once at most (the SQS mapping's maximum concurrency, 2–1000). @default 5 */
   readonly redriverMaxConcurrency?: number
-  /** Receives of a fallback message before it goes to the fallback dead-letter queue. @default 10 */
+  /**
+   * Receives of a fallback message before it goes to the fallback dead-letter queue. The redriver
+   * makes a message visible again after 1, 2, 4, 8, 16, then every 30 s
+   * (`Schedules.redriveVisibilitySeconds`), so 1,000 receives ride out a stream outage of more than
+   * 8 hours; 10 would dead-letter after about 3 minutes. @default 1000
+   */
   readonly fallbackMaxReceiveCount?: number
 }
 
@@ -161,7 +166,7 @@ export class Ingestion extends Construct {
 
     const fallback = queueWithDlq(this, "FallbackQueue", {
       consumerTimeout: redriverTimeout,
-      maxReceiveCount: props.fallbackMaxReceiveCount ?? 10,
+      maxReceiveCount: props.fallbackMaxReceiveCount ?? 1000,
       removalPolicy: props.removalPolicy,
       maxMessageSizeBytes: fallbackMaxMessageBytes
     })

@@ -234,7 +234,7 @@ describe("Ingestion", () => {
     expect(resource(devTemplate, logicalId(fallbackQueue)).Properties).toEqual({
       MaximumMessageSize: 1_048_576,
       MessageRetentionPeriod: 1_209_600,
-      RedrivePolicy: { deadLetterTargetArn: getAtt(fallbackDeadLetterQueue), maxReceiveCount: 10 },
+      RedrivePolicy: { deadLetterTargetArn: getAtt(fallbackDeadLetterQueue), maxReceiveCount: 1000 },
       SqsManagedSseEnabled: true,
       VisibilityTimeout: 360,
       Tags: [{ Key: "spillway:stage", Value: "dev" }]

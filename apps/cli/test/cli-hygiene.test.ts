@@ -28,7 +28,7 @@ describe("bad arguments: one plain line, exit 2", () => {
     },
     {
       args: ["simulate", "--scenario", "nope"],
-      line: 'spillway simulate: --scenario "nope" is not one of steady, kinesis-throttling, kinesis-outage, poison-records, opensearch-rejections, black-friday, backup-outage, index-lost; spillway simulate --help lists the options'
+      line: 'spillway simulate: --scenario "nope" is not one of steady, kinesis-throttling, kinesis-outage, poison-records, opensearch-rejections, black-friday, backup-outage, index-lost, clickstream-peak; spillway simulate --help lists the options'
     },
     {
       args: ["simulate", "--scenario", "steady", "--records", "0"],

@@ -5,10 +5,11 @@
  * `--report` also writes the HTML page (`htmlReport.ts`), and without `--scenario` runs every
  * scenario into it. `spillway simulate --compare <seed> [--json]` runs the published before/after
  * experiment instead (the simulator's `Comparison`, printed by `comparisonTable.ts`). The same
- * arguments print the same bytes.
+ * arguments print the same bytes. `--scenario clickstream-peak` runs the clickstream path's own
+ * simulation (`ClickstreamPeak`: inline Datadog calls against logs + forwarder) and prints its table.
  */
 
-import { Comparison, Scenario, Simulation } from "@spillway/simulator"
+import { ClickstreamPeak, Comparison, Scenario, Simulation } from "@spillway/simulator"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { renderComparison } from "./comparisonTable.js"
@@ -17,9 +18,12 @@ import { renderTable } from "./reportTable.js"
 
 const { scenarioNames, scenarios } = Scenario
 
-const scenario = Flag.Literals("scenario", scenarioNames).pipe(
+/** The clickstream path's scenario: its own simulation and table (`ClickstreamPeak`), not a `Report`. */
+const clickstreamPeak = ClickstreamPeak.scenarioName
+
+const scenario = Flag.Literals("scenario", [...scenarioNames, clickstreamPeak]).pipe(
   Flag.withDescription(
-    `What to rehearse: ${scenarioNames.map((name) => `${name} (${scenarios[name].summary})`).join(" ")} (default: none; give --scenario, --report or --compare)`
+    `What to rehearse: ${scenarioNames.map((name) => `${name} (${scenarios[name].summary})`).join(" ")} ${clickstreamPeak} (the clickstream path on a peak day: metrics sent to Datadog inline by the metrics function, against log lines and a separate forwarder; iterator age and metric delay for both) (default: none; give --scenario, --report or --compare)`
   ),
   Flag.optional
 )
@@ -43,8 +47,10 @@ const records = Flag.Int("records").pipe(
     (n) => n >= 1 && n <= 1_000_000,
     () => "--records must be 1–1,000,000"
   ),
-  Flag.withDefault(5000),
-  Flag.withDescription("Records the producer sends, 1–1,000,000 (default: 5,000)")
+  Flag.optional,
+  Flag.withDescription(
+    `Records the producer sends, 1–1,000,000 (default: 5,000; ${ClickstreamPeak.defaultEvents.toLocaleString("en-US")} events for ${clickstreamPeak}, at least 1,000)`
+  )
 )
 
 const shards = Flag.Int("shards").pipe(
@@ -86,6 +92,24 @@ export const simulateCommand = Command.make(
         ),
       onNone: () =>
         Effect.gen(function* () {
+          if (Option.isSome(args.scenario) && args.scenario.value === clickstreamPeak) {
+            const refused = [
+              ...(Option.isSome(args.shards) ? ["--shards"] : []),
+              ...(Option.isSome(args.report) ? ["--report"] : [])
+            ]
+            if (refused.length > 0) {
+              return yield* new Simulation.SimulationError({
+                scenario: clickstreamPeak,
+                reason: "InvalidOptions",
+                message: `${refused.join(" and ")} ${refused.length === 1 ? "does" : "do"} not go with --scenario ${clickstreamPeak}: it runs one shard of each stream and prints its own table`
+              })
+            }
+            const peak = yield* ClickstreamPeak.runClickstreamPeak({
+              seed: args.seed,
+              events: Option.getOrElse(args.records, () => ClickstreamPeak.defaultEvents)
+            })
+            return yield* Console.log(args.json ? JSON.stringify(peak) : ClickstreamPeak.renderTable(peak))
+          }
           const names = Option.match(args.scenario, {
             onSome: (name) => [name],
             // A report without a scenario covers them all, one row and one set of charts each.
@@ -100,9 +124,9 @@ export const simulateCommand = Command.make(
           }
           const reports = []
           for (const name of names) {
-            const result = yield* Simulation.runScenario(name, {
+            const result = yield* Simulation.runScenario(name as Scenario.ScenarioName, {
               seed: args.seed,
-              records: args.records,
+              records: Option.getOrElse(args.records, () => 5000),
               ...Option.match(args.shards, {
                 onNone: () => ({}),
                 onSome: (n) => ({ stream: { mode: "provisioned" as const, shards: n } })

@@ -12,6 +12,7 @@
  * published to compare with; fanOut is held to the issue's target for the delay floor instead
  * (avg ≤ 0.4 s, p99 ≤ 1.0 s), printed as met or missed.
  */
+import { writeFileSync } from "node:fs"
 import { Effect } from "effect"
 import { Comparison } from "../src/index.js"
 
@@ -68,3 +69,27 @@ const fanOutP99 = mean(rows.map((r) => r.fanOut.p99))
 console.log(
   `fanOut target (avg ≤ ${floor.avgMs / 1000} s, p99 ≤ ${floor.p99Ms / 1000} s): avg ${fanOutAvg <= floor.avgMs ? "met" : "missed"}, p99 ${fanOutP99 <= floor.p99Ms ? "met" : "missed"} (worst seed p99 ${seconds(Math.max(...rows.map((r) => r.fanOut.p99))).trim()} s)`
 )
+
+// `npm run bench` collects every bench's figures into bench/RESULTS.md through this file.
+if (process.env.BENCH_JSON !== undefined) {
+  writeFileSync(
+    process.env.BENCH_JSON,
+    JSON.stringify({
+      bench: "compare",
+      node: process.version,
+      seeds,
+      published,
+      rows: columnNames.map((name) => {
+        const avgs = rows.map((r) => r[name].avg)
+        const p99s = rows.map((r) => r[name].p99)
+        return {
+          name,
+          avgMs: mean(avgs),
+          p99Ms: mean(p99s),
+          avgRange: [Math.min(...avgs), Math.max(...avgs)],
+          p99Range: [Math.min(...p99s), Math.max(...p99s)]
+        }
+      })
+    })
+  )
+}

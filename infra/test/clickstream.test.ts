@@ -25,7 +25,13 @@ import {
 import type { SpillwayFunction } from "../src/SpillwayFunction.js"
 import { SpillwayStack } from "../src/SpillwayStack.js"
 import { dev, prodEu, prodUs } from "../src/Stages.js"
-import { removeTemporaryFolders, synthesizeAll, temporaryFolder, testCodeDirectory } from "./support/synth.js"
+import {
+  removeTemporaryFolders,
+  stackOf as stackIn,
+  synthesizeAll,
+  temporaryFolder,
+  testCodeDirectory
+} from "./support/synth.js"
 import {
   envOf,
   getAtt,
@@ -40,11 +46,7 @@ import {
 
 const synthesized = synthesizeAll()
 afterAll(removeTemporaryFolders)
-const stackOf = (name: string): SpillwayStack => {
-  const stack = synthesized.stacks.get(name)
-  if (stack === undefined) throw new Error(`no stage ${name}`)
-  return stack
-}
+const stackOf = (name: string): SpillwayStack => stackIn(synthesized, name)
 const clickstreamOf = (stack: SpillwayStack): Clickstream => {
   if (stack.clickstream === undefined) throw new Error(`${stack.stage.name} has no clickstream path`)
   return stack.clickstream

@@ -16,7 +16,7 @@ import { processorTimeout, sinkRetryBudget } from "../src/Processing.js"
 import type { SpillwayFunction } from "../src/SpillwayFunction.js"
 import type { SpillwayStack } from "../src/SpillwayStack.js"
 import { dev, prodEu, prodUs } from "../src/Stages.js"
-import { removeTemporaryFolders, stages, synthesizeAll } from "./support/synth.js"
+import { removeTemporaryFolders, stackOf as stackIn, stages, synthesizeAll } from "./support/synth.js"
 import {
   actionsOf,
   envOf,
@@ -32,11 +32,7 @@ import {
 
 const synthesized = synthesizeAll()
 afterAll(removeTemporaryFolders)
-const stackOf = (name: string): SpillwayStack => {
-  const stack = synthesized.stacks.get(name)
-  if (stack === undefined) throw new Error(`no stage ${name}`)
-  return stack
-}
+const stackOf = (name: string): SpillwayStack => stackIn(synthesized, name)
 const devStack = stackOf("dev")
 const prodStack = stackOf("prod-us")
 const devTemplate = synthesized.template(dev)

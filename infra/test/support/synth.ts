@@ -56,6 +56,13 @@ export interface Synthesized {
   readonly templateFile: (stage: StageConfig) => string
 }
 
+/** The stack of the stage named `name` in `synthesized`; a stage that is not there fails the test file. */
+export const stackOf = (synthesized: Synthesized, name: string): SpillwayStack => {
+  const stack = synthesized.stacks.get(name)
+  if (stack === undefined) throw new Error(`no stage ${name}`)
+  return stack
+}
+
 let synthesized: Synthesized | undefined
 
 /** Every stage, synthesized once (per test file). */

@@ -5,8 +5,12 @@
  * without AWS.
  *
  * Guarantees:
- * - one batch in flight per shard (ParallelizationFactor 1); records reach the handler in sequence
- *   order, and a shard is blocked while its batch is retried;
+ * - one batch in flight per shard and lane: `parallelizationFactor` (1–10) lanes per shard, a record
+ *   going to the lane of its partition key, each lane with its own batch in flight and its own
+ *   checkpoint (the per-lane loop of §2.3); records of one partition key reach the handler in
+ *   sequence order, and a lane is blocked while its batch is retried, the shard's other lanes
+ *   are not. With the default factor of 1 the shard is one lane: records in sequence order, the
+ *   shard blocked while its batch is retried;
  * - a batch is flushed when it reaches `batchSize`, when the batching window elapses, or when one
  *   more record would push the event over Lambda's 6 MB synchronous payload limit;
  * - errors follow the algorithm of §2.3: bisection on function error (without consuming
@@ -41,7 +45,13 @@
  * - a handler response that is not an object (a string, a number) is treated like an empty
  *   response: success;
  * - an enhanced fan-out consumer whose read fails (a stream outage) subscribes again after
- *   `pollIntervalMillis`.
+ *   `pollIntervalMillis`;
+ * - lanes (ParallelizationFactor > 1): Lambda does not say how it assigns partition keys to a
+ *   shard's concurrent batches, only that order is kept per key. A record goes to lane
+ *   FNV-1a(partition key) mod factor. Each lane reads the shard after its own checkpoint (pages
+ *   of batch size × factor records, up to ten, skipping the other lanes' records) and polls on
+ *   its own schedule; a lane's checkpoint is the position in the shard up to which all of its
+ *   records are done, and the shard's checkpoint (`checkpoints`) is the lowest of its lanes'.
  */
 import {
   type FailureDestination,
@@ -82,6 +92,8 @@ export interface Config {
   readonly bisectBatchOnFunctionError?: boolean
   /** `FunctionResponseTypes: ["ReportBatchItemFailures"]`. @default false */
   readonly reportBatchItemFailures?: boolean
+  /** Concurrent batches per shard, 1–10; order is kept per partition key. @default 1 */
+  readonly parallelizationFactor?: number
   /** @default "arn:aws:lambda:<stream region>:<stream account>:function:spillway-processor" */
   readonly functionArn?: string
   /** Written to `awsRegion` of each event record. @default the stream's region */
@@ -192,6 +204,7 @@ interface Resolved {
   readonly maxAgeMillis: number | undefined
   readonly bisect: boolean
   readonly reportBatchItemFailures: boolean
+  readonly parallelizationFactor: number
   readonly functionArn: string
   readonly region: string
   readonly roleArn: string
@@ -261,6 +274,12 @@ export const resolveConfig = (
       -1,
       10_000
     )
+    const parallelizationFactor = yield* integerIn(
+      "parallelizationFactor",
+      config.parallelizationFactor ?? 1,
+      1,
+      10
+    )
     const maximumRecordAge = config.maximumRecordAgeInSeconds ?? -1
     if (maximumRecordAge !== -1) yield* integerIn("maximumRecordAgeInSeconds", maximumRecordAge, 60, 604_800)
     const region = config.region ?? stream.region
@@ -275,6 +294,7 @@ export const resolveConfig = (
       maxAgeMillis: maximumRecordAge === -1 ? undefined : maximumRecordAge * 1000,
       bisect: config.bisectBatchOnFunctionError ?? false,
       reportBatchItemFailures: config.reportBatchItemFailures ?? false,
+      parallelizationFactor,
       functionArn:
         config.functionArn ?? `arn:aws:lambda:${region}:${stream.accountId}:function:spillway-processor`,
       region,
@@ -301,11 +321,40 @@ interface WorkItem {
   failure: FailureKind | undefined
 }
 
-interface ShardState {
+/** One of a shard's `parallelizationFactor` lanes: its own batch in flight, its own checkpoint. */
+interface LaneState {
   readonly shardId: string
+  readonly lane: number
+  /** The position in the shard up to which every record of this lane is done. */
   checkpoint: string | undefined
   inFlight: boolean
 }
+
+/** What a lane has of its shard after its checkpoint. */
+interface LaneView {
+  /** The lane's next records, in sequence order, at most a batch. */
+  readonly records: ReadonlyArray<RecordStream.StreamRecord>
+  /**
+   * The last record read such that every record of the lane up to it is in `records`: where the
+   * lane's checkpoint goes once `records` are done, even if the last records read are other lanes'.
+   */
+  readonly scannedTo: string | undefined
+  /** The shard has more for the lane than `records` (or more than was read): do not wait for a poll. */
+  readonly more: boolean
+}
+
+/** The lane of a partition key: FNV-1a (32 bit) of its UTF-16 code units, modulo the factor. */
+export const laneOf = (partitionKey: string, factor: number): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < partitionKey.length; i++) {
+    hash ^= partitionKey.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return (hash >>> 0) % factor
+}
+
+const sequenceAfter = (a: string | undefined, b: string | undefined): boolean =>
+  b === undefined ? a !== undefined : a !== undefined && BigInt(a) > BigInt(b)
 
 const uuid: Effect.Effect<string> = Effect.map(
   Effect.all(Array.from({ length: 16 }, () => Random.nextIntBetween(0, 256, { halfOpen: true }))),
@@ -358,22 +407,24 @@ export const start = <R>(
     }
 
     const tips = yield* stream.shardTips
-    const states = new Map<string, ShardState>(
-      stream.shardIds.map((shardId) => [
+    const factor = cfg.parallelizationFactor
+    const lanes: ReadonlyArray<LaneState> = stream.shardIds.flatMap((shardId) =>
+      Array.from({ length: factor }, (_, lane) => ({
         shardId,
-        {
-          shardId,
-          checkpoint: cfg.startingPosition === "LATEST" ? tips[shardId] : undefined,
-          inFlight: false
-        }
-      ])
+        lane,
+        checkpoint: cfg.startingPosition === "LATEST" ? tips[shardId] : undefined,
+        inFlight: false
+      }))
     )
+    // One lane reads a batch at a time; with several it pages through the others' records too.
+    const pageLimit = Math.min(10_000, cfg.batchSize * factor)
+    const maxPages = factor === 1 ? 1 : 10
 
     const sleep = (millis: number) => Effect.sleep(millis)
 
-    /** One GetRecords from the checkpoint; `undefined` when the stream did not answer. */
-    const poll = (state: ShardState) =>
-      stream.getRecords(state.shardId, { after: state.checkpoint, limit: cfg.batchSize }).pipe(
+    /** One GetRecords after `after`; `undefined` when the stream did not answer. */
+    const poll = (shardId: string, after: string | undefined) =>
+      stream.getRecords(shardId, { after, limit: pageLimit }).pipe(
         Effect.map((result): ReadonlyArray<RecordStream.StreamRecord> | undefined => result.records),
         Effect.catch(() =>
           Effect.sync(() => {
@@ -400,14 +451,16 @@ export const start = <R>(
     const fanOut = cfg.consumer === "enhancedFanOut" ? stream.fanOut : undefined
 
     /**
-     * What the mapping has of a shard after its checkpoint: for the standard iterator, what one
+     * What the mapping has of a shard after `after`: for the standard iterator, what one
      * GetRecords answers; for a fan-out consumer, the records the stream has pushed so far (those
      * written at least the propagation delay ago; a shard's arrival times never decrease).
      */
-    const read = (state: ShardState) =>
+    const readPage = (shardId: string, after: string | undefined) =>
       fanOut === undefined
-        ? poll(state)
-        : Effect.flatMap(poll(state), (records) =>
+        ? Effect.map(poll(shardId, after), (records) =>
+            records === undefined ? undefined : { records, complete: true }
+          )
+        : Effect.flatMap(poll(shardId, after), (records) =>
             records === undefined
               ? Effect.succeed(undefined)
               : Effect.map(Clock.currentTimeMillis, (now) => {
@@ -415,49 +468,96 @@ export const start = <R>(
                   let pushed = 0
                   while (pushed < records.length && records[pushed]!.approximateArrivalTimestamp <= due)
                     pushed++
-                  return pushed === records.length ? records : records.slice(0, pushed)
+                  return pushed === records.length
+                    ? { records, complete: true }
+                    : { records: records.slice(0, pushed), complete: false }
                 })
           )
+
+    /**
+     * A lane's next batch at most, after its checkpoint; `undefined` when the stream did not
+     * answer. With one lane this is one read of a batch; with several, the lane pages through the
+     * shard (the other lanes' records skipped) until it has a batch, reaches the end of what the
+     * stream gives, or has read `maxPages` pages.
+     */
+    const read = (lane: LaneState) =>
+      Effect.gen(function* () {
+        const records: Array<RecordStream.StreamRecord> = []
+        let scannedTo: string | undefined
+        let after = lane.checkpoint
+        for (let pages = 0; pages < maxPages; pages++) {
+          const page = yield* readPage(lane.shardId, after)
+          if (page === undefined) {
+            return pages === 0 ? undefined : ({ records, scannedTo, more: true } satisfies LaneView)
+          }
+          for (const record of page.records) {
+            if (factor > 1 && laneOf(record.partitionKey, factor) !== lane.lane) {
+              scannedTo = record.sequenceNumber
+              continue
+            }
+            if (records.length === cfg.batchSize) return { records, scannedTo, more: true } satisfies LaneView
+            records.push(record)
+            scannedTo = record.sequenceNumber
+          }
+          // The end of the shard, or of what it has pushed: nothing more for now.
+          if (!page.complete || page.records.length < pageLimit) {
+            return { records, scannedTo, more: false } satisfies LaneView
+          }
+          after = page.records.at(-1)!.sequenceNumber
+        }
+        return { records, scannedTo, more: true } satisfies LaneView
+      })
+
+    /** Every record of the lane up to `position` is done: it reads on from there. */
+    const moveTo = (lane: LaneState, position: string | undefined) => {
+      if (sequenceAfter(position, lane.checkpoint)) lane.checkpoint = position
+    }
 
     /**
      * Waits before reading again: a polling consumer for its poll interval (`limit`, if sooner),
      * a fan-out consumer until the stream pushes a record after `after` or `limit` passes. After a
      * failed read, both wait the poll interval (a fan-out consumer then subscribes again).
      */
-    const waitForMore = (state: ShardState, after: string | undefined, limit: number, failed: boolean) =>
+    const waitForMore = (lane: LaneState, after: string | undefined, limit: number, failed: boolean) =>
       fanOut === undefined || failed
         ? sleep(Math.min(cfg.pollIntervalMillis, limit))
         : limit === Number.POSITIVE_INFINITY
-          ? fanOut.awaitPushed(state.shardId, after)
-          : Effect.race(fanOut.awaitPushed(state.shardId, after), sleep(limit))
+          ? fanOut.awaitPushed(lane.shardId, after)
+          : Effect.race(fanOut.awaitPushed(lane.shardId, after), sleep(limit))
 
-    /** Waits for records, then for the batch to fill or the batching window to close. */
-    const collectBatch = (state: ShardState) =>
+    /**
+     * Waits for records, then for the batch to fill or the batching window to close. `scannedTo`
+     * is where the lane's checkpoint goes once the batch is done (`undefined`: its last record).
+     */
+    const collectBatch = (lane: LaneState) =>
       Effect.gen(function* () {
         while (true) {
-          let records = yield* read(state)
-          if (records === undefined || records.length === 0) {
-            yield* waitForMore(state, state.checkpoint, Number.POSITIVE_INFINITY, records === undefined)
+          let view = yield* read(lane)
+          if (view === undefined || view.records.length === 0) {
+            // Only other lanes' records (or none): this lane is done up to them.
+            moveTo(lane, view?.scannedTo)
+            yield* waitForMore(lane, lane.checkpoint, Number.POSITIVE_INFINITY, view === undefined)
             continue
           }
           const windowEnd = (yield* wholeMillis) + cfg.windowMillis
           while (true) {
-            const batch = cutToPayload(records)
-            const full = batch.length < records.length || batch.length >= cfg.batchSize
+            const batch = cutToPayload(view.records)
+            const cut = batch.length < view.records.length
+            const full = cut || view.more
             const now = yield* wholeMillis
             if (full || now >= windowEnd) {
-              state.inFlight = true
-              return { records: batch, full }
+              lane.inFlight = true
+              return { records: batch, full, scannedTo: cut ? undefined : view.scannedTo }
             }
-            yield* waitForMore(state, records.at(-1)?.sequenceNumber, windowEnd - now, false)
-            records = (yield* read(state)) ?? records
+            yield* waitForMore(lane, view.scannedTo, windowEnd - now, false)
+            view = (yield* read(lane)) ?? view
           }
         }
       })
 
-    const advance = (state: ShardState, records: ReadonlyArray<RecordStream.StreamRecord>) => {
+    const advance = (lane: LaneState, records: ReadonlyArray<RecordStream.StreamRecord>) => {
       const last = records.at(-1)
-      if (last !== undefined) state.checkpoint = last.sequenceNumber
+      if (last !== undefined) lane.checkpoint = last.sequenceNumber
     }
 
     const invoke = (item: WorkItem) =>
@@ -498,7 +598,7 @@ export const start = <R>(
         })
       )
 
-    const discard = (state: ShardState, item: WorkItem, condition: typeof OnFailure.Condition.Type) =>
+    const discard = (lane: LaneState, item: WorkItem, condition: typeof OnFailure.Condition.Type) =>
       Effect.gen(function* () {
         counters.batchesDiscarded++
         counters.recordsDiscarded += item.records.length
@@ -523,7 +623,7 @@ export const start = <R>(
             version: "1.0",
             timestamp: iso(now),
             KinesisBatchInfo: new OnFailure.KinesisBatchInfo({
-              shardId: state.shardId,
+              shardId: lane.shardId,
               startSequenceNumber: first.sequenceNumber,
               endSequenceNumber: last.sequenceNumber,
               approximateArrivalOfFirstRecord: iso(first.approximateArrivalTimestamp),
@@ -534,7 +634,7 @@ export const start = <R>(
           })
           yield* sendOnFailure(destination, record)
         }
-        advance(state, item.records)
+        advance(lane, item.records)
       })
 
     const tooOld = (item: WorkItem, now: number): boolean => {
@@ -551,7 +651,7 @@ export const start = <R>(
       cfg.maximumRetryAttempts !== -1 && item.attempts > cfg.maximumRetryAttempts
 
     /** §2.3: runs one polled batch to completion (success or discard); the checkpoint ends after it. */
-    const processBatch = (state: ShardState, batch: ReadonlyArray<RecordStream.StreamRecord>) =>
+    const processBatch = (lane: LaneState, batch: ReadonlyArray<RecordStream.StreamRecord>) =>
       Effect.gen(function* () {
         const pending: Array<WorkItem> = [
           { records: batch, attempts: 0, invocations: 0, redelivery: false, failure: undefined }
@@ -560,13 +660,13 @@ export const start = <R>(
           let item = pending.shift()!
           while (true) {
             if (tooOld(item, yield* Clock.currentTimeMillis)) {
-              yield* discard(state, item, "RecordAgeExceeded")
+              yield* discard(lane, item, "RecordAgeExceeded")
               break
             }
             const verdict = yield* invoke(item)
             if (verdict._tag === "Success") {
               counters.recordsSucceeded += item.records.length
-              advance(state, item.records)
+              advance(lane, item.records)
               break
             }
             if (verdict._tag === "Partial") {
@@ -575,7 +675,7 @@ export const start = <R>(
               // and only the remainder (successful later records included) is sent again.
               const done = item.records.slice(0, verdict.index)
               counters.recordsSucceeded += done.length
-              advance(state, done)
+              advance(lane, done)
               item = {
                 records: item.records.slice(verdict.index),
                 attempts: item.attempts + 1,
@@ -608,42 +708,54 @@ export const start = <R>(
               item.failure = failure
             }
             if (exhausted(item)) {
-              yield* discard(state, item, "RetryAttemptsExhausted")
+              yield* discard(lane, item, "RetryAttemptsExhausted")
               break
             }
             yield* sleep(cfg.retryDelayMillis)
           }
         }
-        state.inFlight = false
       })
 
-    const runShard = (state: ShardState) =>
+    const runLane = (lane: LaneState) =>
       Effect.gen(function* () {
         while (true) {
-          const batch = yield* collectBatch(state)
-          yield* processBatch(state, batch.records)
+          const batch = yield* collectBatch(lane)
+          yield* processBatch(lane, batch.records)
+          moveTo(lane, batch.scannedTo)
+          lane.inFlight = false
           // A full batch means the shard has more to give: poll again at once, as Lambda does. A
           // fan-out consumer never waits for a poll: it goes back to what the stream pushed.
           if (!batch.full && fanOut === undefined) yield* sleep(cfg.pollIntervalMillis)
         }
       })
 
-    for (const state of states.values()) {
-      yield* Effect.forkScoped(runShard(state))
+    for (const lane of lanes) {
+      yield* Effect.forkScoped(runLane(lane))
+    }
+
+    /** A shard's checkpoint: the lowest of its lanes' (every record up to it is done). */
+    const shardCheckpoint = (shardId: string): string | undefined => {
+      let lowest: string | undefined
+      for (const lane of lanes) {
+        if (lane.shardId !== shardId) continue
+        if (lane.checkpoint === undefined) return undefined
+        if (lowest === undefined || sequenceAfter(lowest, lane.checkpoint)) lowest = lane.checkpoint
+      }
+      return lowest
     }
 
     return {
       functionArn: cfg.functionArn,
       checkpoints: Effect.sync(() =>
-        Object.fromEntries([...states.values()].map((state) => [state.shardId, state.checkpoint]))
+        Object.fromEntries(stream.shardIds.map((shardId) => [shardId, shardCheckpoint(shardId)]))
       ),
       counters: Effect.sync(() => ({ ...counters })),
       isIdle: Effect.map(stream.shardTips, (current) =>
-        [...states.values()].every((state) => {
-          if (state.inFlight) return false
-          const tip = current[state.shardId]
+        lanes.every((lane) => {
+          if (lane.inFlight) return false
+          const tip = current[lane.shardId]
           return (
-            tip === undefined || (state.checkpoint !== undefined && BigInt(state.checkpoint) >= BigInt(tip))
+            tip === undefined || (lane.checkpoint !== undefined && BigInt(lane.checkpoint) >= BigInt(tip))
           )
         })
       )

@@ -148,6 +148,8 @@ export interface ColumnConfig {
    * interval) instead of the standard iterator (each shard polled every `pollIntervalMillis`).
    */
   readonly enhancedFanOut: boolean
+  /** Batches of one shard in flight at once (`ParallelizationFactor`), each partition key in one. */
+  readonly parallelizationFactor: number
 }
 
 export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
@@ -157,7 +159,8 @@ export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
     maximumRetryAttempts: -1,
     dedupCapacity: 1,
     itemRetries: false,
-    enhancedFanOut: false
+    enhancedFanOut: false,
+    parallelizationFactor: 1
   },
   after: {
     bisectBatchOnFunctionError: true,
@@ -166,7 +169,8 @@ export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
     maximumRetryAttempts: 3,
     dedupCapacity: 1_000_000,
     itemRetries: false,
-    enhancedFanOut: false
+    enhancedFanOut: false,
+    parallelizationFactor: 1
   },
   spillway: {
     bisectBatchOnFunctionError: MemoryPipeline.recommendedProcessorConfig.bisectBatchOnFunctionError ?? false,
@@ -174,16 +178,19 @@ export const columnConfigs: { readonly [K in ColumnName]: ColumnConfig } = {
     maximumRetryAttempts: MemoryPipeline.recommendedProcessorConfig.maximumRetryAttempts ?? -1,
     dedupCapacity: 1_000_000,
     itemRetries: true,
-    enhancedFanOut: false
+    enhancedFanOut: false,
+    parallelizationFactor: 1
   },
-  // Spillway's design on an enhanced fan-out consumer: only the delivery changes.
+  // Spillway's design as the production stages deploy it (infra/src/Stages.ts): an enhanced
+  // fan-out consumer and two batches in flight per shard; the processor's settings are the same.
   fanOut: {
     bisectBatchOnFunctionError: MemoryPipeline.recommendedProcessorConfig.bisectBatchOnFunctionError ?? false,
     reportBatchItemFailures: MemoryPipeline.recommendedProcessorConfig.reportBatchItemFailures ?? false,
     maximumRetryAttempts: MemoryPipeline.recommendedProcessorConfig.maximumRetryAttempts ?? -1,
     dedupCapacity: 1_000_000,
     itemRetries: true,
-    enhancedFanOut: true
+    enhancedFanOut: true,
+    parallelizationFactor: 2
   }
 }
 
@@ -324,6 +331,7 @@ const startColumn = (model: Model, config: ColumnConfig, plan: FaultPlan) =>
       stream: { shardCount: model.shards, fanOutPropagationMillis: model.fanOutPropagationMillis },
       processor: {
         consumer: config.enhancedFanOut ? "enhancedFanOut" : "standard",
+        parallelizationFactor: config.parallelizationFactor,
         batchSize: model.batchSize,
         pollIntervalMillis: model.pollIntervalMillis,
         retryDelayMillis: model.retryDelayMillis,

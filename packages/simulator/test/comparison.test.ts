@@ -1,8 +1,10 @@
 /**
- * The fourth `--compare` column: Spillway's configuration on an enhanced fan-out consumer. It
- * changes only how records reach the function (pushed `fanOutPropagationMillis` after they are
- * written, no poll interval), so the half second a record waits on average for the next poll is
- * gone and what remains is the propagation, the function's time and the faults.
+ * The fourth `--compare` column: Spillway's configuration as the production stages deploy it, on
+ * an enhanced fan-out consumer with two batches in flight per shard. It changes only how records
+ * reach the function (pushed `fanOutPropagationMillis` after they are written, no poll interval,
+ * each partition key in one of two lanes), so the half second a record waits on average for the
+ * next poll is gone, a retried batch holds up half a shard, and what remains is the propagation,
+ * the function's time and the faults.
  *
  * Runs on 100 s of the model's traffic (8,000 records) to stay quick; the seeds 1–10 figures are
  * `npm run bench:compare`'s.
@@ -16,11 +18,12 @@ const short = { ...model, records: 8000 }
 const run = (m: Comparison.Model) => Effect.promise(() => Effect.runPromise(runComparisonWith(1, m)))
 
 describe("--compare, the fan-out column", () => {
-  it("is Spillway's configuration with only the consumer changed", () => {
-    const { enhancedFanOut, ...fanOut } = columnConfigs.fanOut
-    const { enhancedFanOut: polled, ...spillway } = columnConfigs.spillway
+  it("is Spillway's configuration with only the consumer and the batches per shard changed", () => {
+    const { enhancedFanOut, parallelizationFactor, ...fanOut } = columnConfigs.fanOut
+    const { enhancedFanOut: polled, parallelizationFactor: single, ...spillway } = columnConfigs.spillway
     expect(fanOut).toEqual(spillway)
     expect([enhancedFanOut, polled]).toEqual([true, false])
+    expect([parallelizationFactor, single]).toEqual([2, 1])
     expect(columnNames.filter((name) => columnConfigs[name].enhancedFanOut)).toEqual(["fanOut"])
   })
 

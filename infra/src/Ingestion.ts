@@ -79,10 +79,10 @@ export interface IngestionSettings {
   /** Redrivers running at once at most (the SQS mapping's maximum concurrency, 2–1000). @default 5 */
   readonly redriverMaxConcurrency?: number
   /**
-   * Receives of a fallback message before it goes to the fallback dead-letter queue. The redriver
-   * makes a message visible again after 1, 2, 4, 8, 16, then every 30 s
-   * (`Schedules.redriveVisibilitySeconds`), so 1,000 receives ride out a stream outage of more than
-   * 8 hours; 10 would dead-letter after about 3 minutes. @default 1000
+   * Receives of a fallback message before it goes to the fallback dead-letter queue. During a
+   * stream outage the redriver makes a message visible again after a fiftieth of how long it has
+   * been parked, 1 to 30 s (`Schedules.redriveVisibilitySeconds`), so 1,000 receives ride out an
+   * outage of about 7 hours; 10 would dead-letter after about 10 seconds. @default 1000
    */
   readonly fallbackMaxReceiveCount?: number
 }

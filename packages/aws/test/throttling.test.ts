@@ -57,13 +57,14 @@ describe("throttled records are parked and redriven: nothing lost", () => {
         const queue = yield* FallbackQueue.FallbackQueue
         const queueName = sqs.queueUrl.slice(sqs.queueUrl.lastIndexOf("/") + 1)
 
-        // Hot keys are throttled per entry on their first two puts (collect, then the first
-        // redrive): a burst that passes. Calls 3, 7, 11, 15 and 19 fail whole with 503.
+        // Hot keys are throttled per entry on their first four puts (collect, then the first
+        // redrive's put and its two retries a second apart, so they are parked again): a burst
+        // that passes. Calls 3, 7, 11, 15 and 19 fail whole with 503.
         const attempts = new Map<string, number>()
         kinesis.state.inject = (entry) => {
           const n = (attempts.get(entry.partitionKey) ?? 0) + 1
           attempts.set(entry.partitionKey, n)
-          return isHot(entry.partitionKey) && n <= 2 ? "ProvisionedThroughputExceededException" : undefined
+          return isHot(entry.partitionKey) && n <= 4 ? "ProvisionedThroughputExceededException" : undefined
         }
         kinesis.state.failCall = (call) => call % 4 === 3 && call < 20
         // While collecting, each message's first send fails transiently: `Schedules.fallbackSend`
@@ -109,8 +110,8 @@ describe("throttled records are parked and redriven: nothing lost", () => {
         // (The redriver does not retry sends — a failed re-park fails the message, which comes
         // back — so the queue is healthy from here on.)
         sqs.state.inject = undefined
-        // Bounded by time, not asserted on: the visibility timeout (3 s) and the re-park delays
-        // (1 s, 2 s) are real seconds here.
+        // Bounded by time, not asserted on: the visibility timeout (3 s), the redriver's retries
+        // of throttled entries (1 s apart) and the re-park delays are real seconds here.
         const deadline = Date.now() + 40_000
         let reparked = 0
         while ((yield* servers.fauxqs.messageBodies(queueName)).length > 0) {

@@ -75,24 +75,63 @@ describe("Schedules", () => {
 })
 
 describe("Schedules.redriveVisibilitySeconds", () => {
-  it("holds a message the stream refused back 1, 2, 4, 8, 16 s, then the cap, whatever the receive count", () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 50, 1000].map(Schedules.redriveVisibilitySeconds)).toEqual([
-      1, 2, 4, 8, 16, 30, 30, 30, 30
-    ])
+  it("holds a message the stream refused back a fiftieth of how long it has been parked, 1 to 30 s", () => {
+    expect(
+      [0, 1, 49, 50, 50.5, 100, 101, 600, 1450, 1500, 1501, 86_400].map(Schedules.redriveVisibilitySeconds)
+    ).toEqual([1, 1, 1, 1, 2, 2, 3, 12, 29, 30, 30, 30])
     expect(Schedules.redriveVisibilityCapSeconds).toBe(30)
-    // A count SQS never sends (0, a fraction) still gets a whole, positive visibility.
-    expect(Schedules.redriveVisibilitySeconds(0)).toBe(1)
-    expect(Schedules.redriveVisibilitySeconds(2.5)).toBe(2)
+    // A time SQS and the clock never give (negative, not a number) still gets a whole, positive visibility.
+    expect(Schedules.redriveVisibilitySeconds(-5)).toBe(1)
+    expect(Schedules.redriveVisibilitySeconds(Number.NaN)).toBe(1)
   })
 
-  it("rides out about 3 minutes of outage within 10 receives, and hours within SQS's largest maxReceiveCount", () => {
-    const rideOut = (receives: number) => {
-      let seconds = 0
-      for (let receive = 1; receive <= receives; receive++)
-        seconds += Schedules.redriveVisibilitySeconds(receive)
-      return seconds
+  it("tries a parked message again within 2% of the outage (at least 1 s) after it ends, and rides out hours within SQS's largest maxReceiveCount", () => {
+    /** The instants (seconds after parking) at which a message refused on every receive is received. */
+    const receivesUntil = (seconds: number) => {
+      const at: Array<number> = [0]
+      while (at.at(-1)! < seconds) at.push(at.at(-1)! + Schedules.redriveVisibilitySeconds(at.at(-1)!))
+      return at
     }
-    expect(rideOut(10)).toBe(1 + 2 + 4 + 8 + 16 + 5 * 30)
-    expect(rideOut(1000)).toBeGreaterThan(8 * 3600)
+    for (const outage of [5, 23.3, 58.3, 300, 1200]) {
+      const at = receivesUntil(outage)
+      const wait = at.at(-1)! - outage
+      expect(wait, `outage ${outage} s`).toBeLessThanOrEqual(Math.max(1, 0.02 * outage + 1))
+    }
+    // Every second for the first 50 s, then every 2 s: 77 receives in the first 100 s.
+    expect(receivesUntil(100)).toHaveLength(77)
+    // 1,000 receives (SQS's largest maxReceiveCount) last more than 6 hours.
+    expect(receivesUntil(6 * 3600).length).toBeLessThan(1000)
+  })
+})
+
+describe("Schedules.reparkSlots", () => {
+  it("spreads what is still refused over the attempt's delay, the oldest first and the least held back", () => {
+    expect(Schedules.reparkSlots(0, 1)).toEqual([])
+    expect(Schedules.reparkSlots(1, 3)).toEqual([{ from: 0, to: 1, delaySeconds: 4 }])
+    expect(Schedules.reparkSlots(10, 1)).toEqual([{ from: 0, to: 10, delaySeconds: 1 }])
+    expect(Schedules.reparkSlots(8, 3)).toEqual([
+      { from: 0, to: 2, delaySeconds: 1 },
+      { from: 2, to: 4, delaySeconds: 2 },
+      { from: 4, to: 6, delaySeconds: 3 },
+      { from: 6, to: 8, delaySeconds: 4 }
+    ])
+    expect(Schedules.reparkSlots(3, 4)).toEqual([
+      { from: 0, to: 1, delaySeconds: 3 },
+      { from: 1, to: 2, delaySeconds: 6 },
+      { from: 2, to: 3, delaySeconds: 8 }
+    ])
+    // Every record is in exactly one slot, whatever the counts.
+    for (const refused of [1, 7, 100, 1001]) {
+      for (const attempt of [1, 2, 3, 4, 9]) {
+        const slots = Schedules.reparkSlots(refused, attempt)
+        expect(slots[0]!.from).toBe(0)
+        expect(slots.at(-1)!.to).toBe(refused)
+        slots.forEach((slot, k) => {
+          if (k > 0) expect(slot.from).toBe(slots[k - 1]!.to)
+          expect(slot.to).toBeGreaterThan(slot.from)
+        })
+        expect(slots.at(-1)!.delaySeconds).toBe(Schedules.reparkDelaySeconds(attempt))
+      }
+    }
   })
 })

@@ -3,8 +3,9 @@
  * `bench/faults.bench.ts` prints the larger ones):
  *
  * - kinesis-outage: records parked while the stream is out come back within seconds of its
- *   recovery (the redriver holds a refused message back 1, 2, 4 s... instead of the queue's
- *   30 s visibility timeout): p99 ≤ the outage's length + 5 s, nothing lost;
+ *   recovery (the redriver holds a refused message back a second, or 2% of how long it has been
+ *   parked, instead of the queue's 30 s visibility timeout): p99 ≤ the outage's length + 5 s,
+ *   nothing lost;
  * - black-friday: the 10× spike (3,000 records/s) on the scenario's one provisioned shard parks
  *   records and its p99 grows with the spike; on 4 shards or on-demand capacity (4,000 records/s
  *   from the start) nothing is throttled and p99 stays under 5 s.

@@ -1,19 +1,24 @@
 /**
  * The redriver: puts records parked in the fallback queue back into the stream.
  *
- * Per message: when every record is stored, the message is done. When the stream takes some and
- * refuses others, the refused ones are parked again as a new message, held back by
- * `Schedules.reparkDelaySeconds`, and the original is done, so stored records are not put twice.
+ * Per message: when every record is stored, the message is done. What the stream refuses entry
+ * by entry (per-shard throttling) is put again a second later, oldest first, up to
+ * `Schedules.redriveThrottledRetries` times (the shard's budget refills every second, and holding
+ * the records in the invocation paces the redrive to the redriver's bounded concurrency); what is
+ * still refused is parked again as new messages spread over `Schedules.reparkDelaySeconds`
+ * (`Schedules.reparkSlots`, the oldest records the soonest), and the original is done, so stored
+ * records are not put twice.
  *
  * When the stream refuses the whole call (outage), the message is reported failed, and when its
  * receipt handle is known (an SQS event) its visibility is first set to
- * `Schedules.redriveVisibilitySeconds` of its receive count: a second at first, then a few, so it
- * comes back within seconds of the stream's recovery rather than after the queue's visibility
- * timeout. If that call fails, the queue's timeout applies, as before. A body that is not a
- * fallback message is reported failed too, with its visibility left alone, so the queue's redrive
- * policy moves it to its dead-letter queue after `maxReceiveCount` receives: kept, never dropped.
+ * `Schedules.redriveVisibilitySeconds` of how long its oldest record has been parked: a second
+ * for the first 50 s, then about 2% of that time, so it comes back within seconds of the stream's
+ * recovery rather than after the queue's visibility timeout. If that call fails, the queue's
+ * timeout applies, as before. A body that is not a fallback message is reported failed too, with
+ * its visibility left alone, so the queue's redrive policy moves it to its dead-letter queue
+ * after `maxReceiveCount` receives: kept, never dropped.
  */
-import { Effect, Metric, Result } from "effect"
+import { Clock, Effect, Metric, Result } from "effect"
 import * as FallbackQueue from "../FallbackQueue.js"
 import type * as LambdaEvents from "../LambdaEvents.js"
 import * as Metrics from "../Metrics.js"
@@ -27,8 +32,6 @@ export interface ParkedMessage {
   readonly body: string
   /** The handle of this receive: with it, a message that must come back is held back briefly. */
   readonly receiptHandle?: string
-  /** `ApproximateReceiveCount`, this receive included; `redriveVisibilitySeconds` grows with it. */
-  readonly receiveCount?: number
 }
 
 export interface RedriveFailure {
@@ -66,6 +69,8 @@ export const redrive = Effect.fn("redrive")(function* (
   // Messages whose body cannot be redriven: trying them sooner cannot help.
   const malformed = new Set<number>()
   const attempts = new Map<number, number>()
+  // Per message, when the collector received its oldest record: how long it has been parked.
+  const oldest = new Map<number, number>()
   const entries: Array<Entry> = []
   messages.forEach((m, message) => {
     const decoded = decodeFallbackMessage(m.body)
@@ -75,6 +80,9 @@ export const redrive = Effect.fn("redrive")(function* (
       return
     }
     attempts.set(message, decoded.success.attempt)
+    let first = Number.POSITIVE_INFINITY
+    for (const envelope of decoded.success.records) first = Math.min(first, envelope.receivedAt)
+    oldest.set(message, first)
     decoded.success.records.forEach((envelope, index) =>
       entries.push({
         message,
@@ -86,63 +94,85 @@ export const redrive = Effect.fn("redrive")(function* (
     )
   })
 
-  const refused: Array<Entry> = []
   let stored = 0
-  yield* Effect.forEach(
-    RecordStream.chunkEntries(entries, options.streamLimits),
-    (chunk) =>
-      stream.putRecords(chunk).pipe(
-        Effect.map((outcomes) => {
-          chunk.forEach((entry, i) => {
-            if (outcomes[i]?._tag === "Stored") stored++
-            else refused.push(entry)
-          })
-        }),
-        Effect.catchTag("RecordStreamError", (error) =>
-          Effect.sync(() => {
-            for (const entry of chunk)
-              failures.set(entry.message, `stream refused the call: ${error.message}`)
-          })
-        )
-      ),
-    { concurrency: 4 }
-  )
+  /** Puts `batch`; what the stream refused entry by entry comes back, whole-call refusals fail their message. */
+  const putAll = (batch: ReadonlyArray<Entry>) =>
+    Effect.gen(function* () {
+      const refusedNow: Array<Entry> = []
+      yield* Effect.forEach(
+        RecordStream.chunkEntries(batch, options.streamLimits),
+        (chunk) =>
+          stream.putRecords(chunk).pipe(
+            Effect.map((outcomes) => {
+              chunk.forEach((entry, i) => {
+                if (outcomes[i]?._tag === "Stored") stored++
+                else refusedNow.push(entry)
+              })
+            }),
+            Effect.catchTag("RecordStreamError", (error) =>
+              Effect.sync(() => {
+                for (const entry of chunk)
+                  failures.set(entry.message, `stream refused the call: ${error.message}`)
+              })
+            )
+          ),
+        { concurrency: 4 }
+      )
+      return refusedNow.sort((a, b) => a.envelope.receivedAt - b.envelope.receivedAt)
+    })
 
-  // Re-park what was refused entry by entry, for messages not already failing as a whole.
+  // What the stream refused entry by entry is put again after its budget refills, oldest first.
+  let refused = yield* putAll(entries)
+  for (
+    let retry = 0;
+    retry < Schedules.redriveThrottledRetries && refused.some((e) => !failures.has(e.message));
+    retry++
+  ) {
+    yield* Effect.sleep(Schedules.redriveThrottledSpacing)
+    refused = yield* putAll(refused.filter((e) => !failures.has(e.message)))
+  }
+
+  // Re-park what is still refused, for messages not already failing as a whole, spread over the
+  // attempt's delay (`reparkSlots`), the oldest records in the earliest seconds.
   const toRepark = refused.filter((e) => !failures.has(e.message))
   let reparked = 0
   if (toRepark.length > 0) {
     const attempt = 1 + Math.max(...toRepark.map((e) => attempts.get(e.message) ?? 0))
-    const packed = encodeFallbackMessages(
-      toRepark.map((e, index) => ({ index, data: e.data })),
-      options.queueLimits ?? FallbackQueue.defaultLimits,
-      { attempt, delaySeconds: Schedules.reparkDelaySeconds(attempt) }
-    )
-    for (const batch of packed.batches) {
-      const outcomes = yield* queue.send(batch.map((p) => p.message)).pipe(Effect.result)
-      batch.forEach((p, i) => {
-        const outcome = Result.isSuccess(outcomes) ? outcomes.success[i] : undefined
-        if (outcome?._tag === "Sent") reparked += p.indexes.length
-        else {
-          const reason = Result.isFailure(outcomes)
-            ? outcomes.failure.message
-            : (outcome?.message ?? "not sent")
-          for (const index of p.indexes)
-            failures.set(toRepark[index]!.message, `could not park refused records: ${reason}`)
-        }
-      })
+    for (const slot of Schedules.reparkSlots(toRepark.length, attempt)) {
+      const group = toRepark.slice(slot.from, slot.to)
+      const packed = encodeFallbackMessages(
+        group.map((e, index) => ({ index, data: e.data })),
+        options.queueLimits ?? FallbackQueue.defaultLimits,
+        { attempt, delaySeconds: slot.delaySeconds }
+      )
+      for (const batch of packed.batches) {
+        const outcomes = yield* queue.send(batch.map((p) => p.message)).pipe(Effect.result)
+        batch.forEach((p, i) => {
+          const outcome = Result.isSuccess(outcomes) ? outcomes.success[i] : undefined
+          if (outcome?._tag === "Sent") reparked += p.indexes.length
+          else {
+            const reason = Result.isFailure(outcomes)
+              ? outcomes.failure.message
+              : (outcome?.message ?? "not sent")
+            for (const index of p.indexes)
+              failures.set(group[index]!.message, `could not park refused records: ${reason}`)
+          }
+        })
+      }
     }
   }
 
   // What must come back is held back briefly, not for the queue's whole visibility timeout.
+  const now = yield* Clock.currentTimeMillis
   yield* Effect.forEach(
     failures.keys(),
     (message) => {
-      const { receiptHandle, receiveCount } = messages[message]!
+      const { receiptHandle } = messages[message]!
+      const parkedSince = oldest.get(message) ?? now
       return malformed.has(message) || receiptHandle === undefined
         ? Effect.void
         : queue
-            .changeVisibility(receiptHandle, Schedules.redriveVisibilitySeconds(receiveCount ?? 1))
+            .changeVisibility(receiptHandle, Schedules.redriveVisibilitySeconds((now - parkedSince) / 1000))
             .pipe(Effect.ignore)
     },
     { concurrency: 10, discard: true }
@@ -166,15 +196,7 @@ export const redriveSqsEvent = (
   RecordStream.RecordStream | FallbackQueue.FallbackQueue
 > =>
   redrive(
-    event.Records.map((r) => {
-      const receiveCount = Number(r.attributes.ApproximateReceiveCount)
-      return {
-        messageId: r.messageId,
-        body: r.body,
-        receiptHandle: r.receiptHandle,
-        ...(Number.isInteger(receiveCount) && receiveCount > 0 ? { receiveCount } : {})
-      }
-    }),
+    event.Records.map((r) => ({ messageId: r.messageId, body: r.body, receiptHandle: r.receiptHandle })),
     options
   ).pipe(
     Effect.map((result) => ({

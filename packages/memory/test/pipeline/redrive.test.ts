@@ -1,26 +1,26 @@
 /**
- * The redriver on its own: what the stream refuses one by one is parked again with a growing
- * delay (never hot-looping on a throttled shard); a whole-call refusal leaves the message on the
- * queue, held back a growing but short time when its receipt handle is known, so it comes back
- * within seconds of the stream's recovery; a body that is not a fallback message is reported, not
- * dropped.
+ * The redriver on its own: what the stream refuses one by one is put again a second later (twice,
+ * oldest first), then parked again with a growing delay (never hot-looping on a throttled shard);
+ * a whole-call refusal leaves the message on the queue, held back a short time that grows with how
+ * long it has been parked when its receipt handle is known, so it comes back within seconds of the
+ * stream's recovery; a body that is not a fallback message is reported, not dropped.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FallbackMessages, FallbackQueue, RecordStream, Redrive, Telemetry } from "@spillway/core"
-import { Effect, Result } from "effect"
+import { Effect, Fiber, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryQueue from "../../src/MemoryQueue.js"
 import * as MemoryStream from "../../src/MemoryStream.js"
 import * as SqsEventSource from "../../src/SqsEventSource.js"
 import { record } from "./harness.js"
 
-const parked = (ids: ReadonlyArray<string>, attempt = 0) => {
+const parked = (ids: ReadonlyArray<string>, attempt = 0, receivedAt: (index: number) => number = () => 0) => {
   const data = ids.map((id, index) => ({
     index,
     data: Telemetry.encodeEnvelope(
       new Telemetry.TelemetryEnvelope({
         tenant: "t",
-        receivedAt: 0,
+        receivedAt: receivedAt(index),
         record: Result.getOrThrow(Telemetry.decodeRecord(record(id)))
       })
     )
@@ -43,23 +43,67 @@ const setup = Effect.gen(function* () {
 })
 
 describe("redrive", () => {
-  it.effect("parks refused entries again with attempt + 1 and a growing delay, and acks the source", () =>
+  it.effect(
+    "puts throttled entries again a second later, twice, then parks what is still refused with attempt + 1 and a growing delay, and acks the source",
+    () =>
+      Effect.gen(function* () {
+        const { stream, queue, run } = yield* setup
+        const puts = new Map<string, number>()
+        yield* stream.injectEntryFailures((entry) => {
+          const n = (puts.get(entry.partitionKey) ?? 0) + 1
+          puts.set(entry.partitionKey, n)
+          // "a1" is refused every time, "b1" on its first two puts only.
+          if (entry.partitionKey === "a1") return "ProvisionedThroughputExceededException"
+          return entry.partitionKey === "b1" && n <= 2 ? "ProvisionedThroughputExceededException" : undefined
+        })
+        const fiber = yield* Effect.forkChild(run([parked(["a0", "a1", "b0", "b1"], 2)]))
+        yield* TestClock.adjust("999 millis")
+        expect(Object.fromEntries(puts)).toEqual({ a0: 1, a1: 1, b0: 1, b1: 1 })
+        yield* TestClock.adjust("1 millis")
+        expect(Object.fromEntries(puts)).toEqual({ a0: 1, a1: 2, b0: 1, b1: 2 })
+        yield* TestClock.adjust("1 second")
+        const result = yield* Fiber.join(fiber)
+        expect(Object.fromEntries(puts)).toEqual({ a0: 1, a1: 3, b0: 1, b1: 3 })
+        expect(result).toMatchObject({ stored: 3, reparked: 1, failed: [] })
+
+        // attempt 3 → held back 4 seconds
+        yield* TestClock.adjust("3999 millis")
+        expect(yield* queue.receive({ maxMessages: 10 })).toEqual([])
+        yield* TestClock.adjust("1 millis")
+        const [again] = yield* queue.receive({ maxMessages: 10 })
+        const decoded = Result.getOrThrow(FallbackMessages.decodeFallbackMessage(again!.body))
+        expect(decoded.attempt).toBe(3)
+        expect(decoded.records.map((e) => e.record.id)).toEqual(["a1"])
+      })
+  )
+
+  it.effect("parks a throttled backlog spread over the attempt's delay, the oldest records the soonest", () =>
     Effect.gen(function* () {
       const { stream, queue, run } = yield* setup
-      yield* stream.injectEntryFailures((entry) =>
-        entry.partitionKey.endsWith("1") ? "ProvisionedThroughputExceededException" : undefined
-      )
-      const result = yield* run([parked(["a0", "a1", "b0", "b1"], 2)])
-      expect(result).toMatchObject({ stored: 2, reparked: 2, failed: [] })
-
-      // attempt 3 → held back 4 seconds
-      yield* TestClock.adjust("3999 millis")
-      expect(yield* queue.receive({ maxMessages: 10 })).toEqual([])
-      yield* TestClock.adjust("1 millis")
-      const [again] = yield* queue.receive({ maxMessages: 10 })
-      const decoded = Result.getOrThrow(FallbackMessages.decodeFallbackMessage(again!.body))
-      expect(decoded.attempt).toBe(3)
-      expect(decoded.records.map((e) => e.record.id)).toEqual(["a1", "b1"])
+      yield* stream.injectEntryFailures(() => "ProvisionedThroughputExceededException")
+      // Eight records, received newest first: "r0" at 7 ms … "r7" at 0 ms.
+      const ids = Array.from({ length: 8 }, (_, i) => `r${i}`)
+      const fiber = yield* Effect.forkChild(run([parked(ids, 2, (index) => 7 - index)]))
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(fiber)).toMatchObject({ stored: 0, reparked: 8, failed: [] })
+      // attempt 3: a 4 s delay, in four groups of two, a second apart, the oldest first.
+      const groups: Array<ReadonlyArray<string>> = []
+      for (let second = 1; second <= 4; second++) {
+        yield* TestClock.adjust("1 second")
+        const received = yield* queue.receive({ maxMessages: 10 })
+        expect(received, `second ${second}`).toHaveLength(1)
+        groups.push(
+          Result.getOrThrow(FallbackMessages.decodeFallbackMessage(received[0]!.body)).records.map(
+            (e) => e.record.id
+          )
+        )
+      }
+      expect(groups).toEqual([
+        ["r7", "r6"],
+        ["r5", "r4"],
+        ["r3", "r2"],
+        ["r1", "r0"]
+      ])
     })
   )
 
@@ -94,17 +138,18 @@ describe("redrive during a stream outage: a growing visibility", () => {
     })
 
   it.effect(
-    "holds a refused message back 1, 2, 4, 8, 16 s by receive count, not the queue's 30 s, and lets it through once the stream is back",
+    "holds a refused message back a fiftieth of how long its oldest record has been parked, not the queue's 30 s, and lets it through once the stream is back",
     () =>
       Effect.gen(function* () {
         const { stream, queue, run } = yield* setup
         expect(queue.visibilityTimeoutSeconds).toBe(30)
-        yield* queue.send([{ id: "m", body: parked(["a", "b"]).body }])
+        // Its records were received at 0 and 40 s; the oldest decides.
+        yield* queue.send([{ id: "m", body: parked(["a", "b"], 0, (index) => index * 40_000).body }])
         yield* stream.startOutage()
         const heldBack: Array<number> = []
-        for (let receive = 1; receive <= 5; receive++) {
+        for (const at of [10, 49, 120, 1000, 2000]) {
+          yield* TestClock.setTime(at * 1000)
           const message = yield* receiveOne(queue)
-          expect(message?.receiveCount).toBe(receive)
           const result = yield* run([message!])
           expect(result.failed.map((f) => f.messageId)).toEqual([message!.messageId])
           // How long it stays invisible: received again exactly when its new timeout ends.
@@ -115,7 +160,7 @@ describe("redrive during a stream outage: a growing visibility", () => {
           }
           heldBack.push(waited / 1000)
         }
-        expect(heldBack).toEqual([1, 2, 4, 8, 16])
+        expect(heldBack).toEqual([1, 1, 3, 20, 30])
         yield* stream.clearFaults
         const message = yield* receiveOne(queue)
         const result = yield* run([message!])
@@ -138,7 +183,7 @@ describe("redrive during a stream outage: a growing visibility", () => {
     })
   )
 
-  it.effect("takes the receipt handle and the receive count from the SQS event", () =>
+  it.effect("takes the receipt handle from the SQS event", () =>
     Effect.gen(function* () {
       const { stream, queue } = yield* setup
       yield* queue.send([{ id: "m", body: parked(["a"]).body }])
@@ -153,11 +198,11 @@ describe("redrive during a stream outage: a growing visibility", () => {
       yield* TestClock.adjust("1 second")
       const first = yield* receiveOne(queue)
       expect((yield* redriveEvent(first!)).batchItemFailures).toEqual([{ itemIdentifier: first!.messageId }])
-      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("1 minute")
       const second = yield* receiveOne(queue)
       expect(second?.receiveCount).toBe(2)
       yield* redriveEvent(second!)
-      // The second receive holds it back 2 s.
+      // Parked 61 s ago: held back 2 s, with the handle of the second receive.
       yield* TestClock.adjust("1999 millis")
       expect((yield* queue.stats).visible).toBe(0)
       yield* TestClock.adjust("1 millis")

@@ -5,7 +5,9 @@
  *
  * Each benchmark is an npm script that, given `BENCH_JSON=<file>`, also writes its figures there
  * as JSON. `BENCH=processor,collector npm run bench` runs some of them (RESULTS.md then holds
- * only those). Figures only: nothing here fails on a missed target.
+ * only those). `BENCH_RENDER=1 npm run bench` runs nothing: it writes RESULTS.md again from the
+ * figures in `bench/results.json` (after a change to how they are shown). Figures only: nothing
+ * here fails on a missed target.
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -108,7 +110,13 @@ const benches: ReadonlyArray<Bench> = [
             `| ${String(r.name)} | ${n(r.bytes)} | ${n(r.gzipBytes)} | ${n(r.coldMs)} | ${n(r.initMs)} | ${n(r.warmMs)} |`
         ),
         "",
-        `Targets: every bundle ≤ 1 MiB — ${verdict(sizeMet)}; cold start ≤ 150 ms — ${verdict(coldMet)}.`
+        `Targets: every bundle ≤ 1 MiB — ${verdict(sizeMet)}; cold start ≤ 150 ms — ${verdict(coldMet)}.`,
+        ...(coldMet
+          ? []
+          : [
+              "",
+              "The cold-start gap, its profile and what would close it: README, *Bundle sizes and cold starts*."
+            ])
       ]
     }
   },
@@ -121,7 +129,7 @@ const benches: ReadonlyArray<Bench> = [
       const published = (f.published ?? {}) as Record<string, { avgMs: number; p99Ms: number }>
       const fanOut = rowNamed(f, "fanOut")
       return [
-        `The published before/after experiment on virtual time, seeds 1–${n(f.seeds)}: the mean (and range) of each column's delay. \`fanOut\` is Spillway's design read through an enhanced fan-out consumer (push ~70 ms after arrival, no poll interval).`,
+        `The published before/after experiment on virtual time, seeds 1–${n(f.seeds)}: the mean (and range) of each column's delay. \`fanOut\` is Spillway's design as the production stages deploy it: an enhanced fan-out consumer (push ~70 ms after arrival, no poll interval), two batches in flight per shard.`,
         "",
         "| column | delay avg s | range | delay p99 s | range | published avg / p99 s |",
         "|---|---:|---|---:|---|---|",
@@ -232,45 +240,78 @@ const benches: ReadonlyArray<Bench> = [
   }
 ]
 
+interface Stored {
+  readonly started: string
+  readonly machine: string
+  readonly node: string
+  readonly commit: string
+  readonly loadAverage?: ReadonlyArray<number>
+  readonly command?: string
+  readonly results: ReadonlyArray<{
+    bench: string
+    seconds: number
+    exitCode: number | null
+    figures: Figures | undefined
+  }>
+}
+
 const wanted = process.env.BENCH?.split(",").map((s) => s.trim())
+const renderOnly = process.env.BENCH_RENDER === "1"
+const stored: Stored | undefined = renderOnly
+  ? (JSON.parse(readFileSync(join(root, "bench/results.json"), "utf8")) as Stored)
+  : undefined
 const chosen = benches.filter((b) => wanted === undefined || wanted.includes(b.name))
-const scratch = mkdtempSync(join(tmpdir(), "spillway-bench-"))
-const started = new Date()
-const loadBefore = loadavg()
+const started = stored === undefined ? new Date() : new Date(stored.started)
+const loadBefore = stored?.loadAverage ?? loadavg()
 const results: Array<{
   bench: Bench
   figures: Figures | undefined
   seconds: number
   exitCode: number | null
 }> = []
-try {
-  for (const bench of chosen) {
-    console.log(`\n== npm run ${bench.script}\n`)
-    const file = join(scratch, `${bench.name}.json`)
-    const t0 = performance.now()
-    const run = spawnSync("npm", ["run", "-s", bench.script], {
-      cwd: root,
-      stdio: "inherit",
-      env: { ...process.env, BENCH_JSON: file }
-    })
-    let figures: Figures | undefined
-    try {
-      figures = JSON.parse(readFileSync(file, "utf8")) as Figures
-    } catch {
-      figures = undefined
-    }
-    results.push({ bench, figures, seconds: (performance.now() - t0) / 1000, exitCode: run.status })
+if (stored !== undefined) {
+  for (const result of stored.results) {
+    const bench = benches.find((b) => b.name === result.bench)
+    if (bench !== undefined) results.push({ ...result, bench })
   }
-} finally {
-  rmSync(scratch, { recursive: true, force: true })
+} else {
+  const scratch = mkdtempSync(join(tmpdir(), "spillway-bench-"))
+  try {
+    for (const bench of chosen) {
+      console.log(`\n== npm run ${bench.script}\n`)
+      const file = join(scratch, `${bench.name}.json`)
+      const t0 = performance.now()
+      const run = spawnSync("npm", ["run", "-s", bench.script], {
+        cwd: root,
+        stdio: "inherit",
+        env: { ...process.env, BENCH_JSON: file }
+      })
+      let figures: Figures | undefined
+      try {
+        figures = JSON.parse(readFileSync(file, "utf8")) as Figures
+      } catch {
+        figures = undefined
+      }
+      results.push({ bench, figures, seconds: (performance.now() - t0) / 1000, exitCode: run.status })
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
 }
 
-const node = execFileSync(join(root, "node_modules/node/bin/node"), ["--version"]).toString().trim()
-let commit = "unknown"
-try {
-  commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root }).toString().trim()
-} catch {}
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${n(totalmem() / 2 ** 30, 1)} GiB`
+let node = stored?.node ?? "unknown"
+let commit = stored?.commit ?? "unknown"
+if (stored === undefined) {
+  node = execFileSync(join(root, "node_modules/node/bin/node"), ["--version"]).toString().trim()
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root }).toString().trim()
+  } catch {}
+}
+const machine =
+  stored?.machine ??
+  `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${n(totalmem() / 2 ** 30, 1)} GiB`
+const command =
+  stored?.command ?? (wanted === undefined ? "npm run bench" : `BENCH=${wanted.join(",")} npm run bench`)
 const lines = [
   "# Benchmark results",
   "",
@@ -278,7 +319,7 @@ const lines = [
   "",
   `- Machine: ${machine}; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")} at the start`,
   `- Node ${node}; commit ${commit}`,
-  `- Command: \`${wanted === undefined ? "npm run bench" : `BENCH=${wanted.join(",")} npm run bench`}\``,
+  `- Command: \`${command}\``,
   ""
 ]
 for (const { bench, figures, seconds, exitCode } of results) {
@@ -287,8 +328,14 @@ for (const { bench, figures, seconds, exitCode } of results) {
   else lines.push(...bench.render(figures), "")
 }
 writeFileSync(join(root, "bench/RESULTS.md"), lines.join("\n"))
-writeFileSync(
-  join(root, "bench/results.json"),
-  `${JSON.stringify({ started: started.toISOString(), machine, node, commit, results: results.map((r) => ({ bench: r.bench.name, seconds: r.seconds, exitCode: r.exitCode, figures: r.figures })) }, null, 2)}\n`
+if (stored === undefined) {
+  writeFileSync(
+    join(root, "bench/results.json"),
+    `${JSON.stringify({ started: started.toISOString(), machine, node, commit, loadAverage: loadBefore, command, results: results.map((r) => ({ bench: r.bench.name, seconds: r.seconds, exitCode: r.exitCode, figures: r.figures })) }, null, 2)}\n`
+  )
+}
+console.log(
+  stored === undefined
+    ? "\nwrote bench/RESULTS.md and bench/results.json"
+    : "\nwrote bench/RESULTS.md from bench/results.json"
 )
-console.log("\nwrote bench/RESULTS.md and bench/results.json")

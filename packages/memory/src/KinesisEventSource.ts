@@ -52,6 +52,9 @@
  *   of batch size × factor records, up to ten, skipping the other lanes' records) and polls on
  *   its own schedule; a lane's checkpoint is the position in the shard up to which all of its
  *   records are done, and the shard's checkpoint (`checkpoints`) is the lowest of its lanes'.
+ *   Lambda reads a shard once and hands the records to its batches; here every lane reads for
+ *   itself, so a shard sees up to `parallelizationFactor` times the GetRecords calls. The memory
+ *   stream does not limit reads; over Kinesis (`KinesisShardSource`), keep the factor low.
  */
 import {
   type FailureDestination,
@@ -535,22 +538,31 @@ export const start = <R>(
           let view = yield* read(lane)
           if (view === undefined || view.records.length === 0) {
             // Only other lanes' records (or none): this lane is done up to them.
+            const before = lane.checkpoint
             moveTo(lane, view?.scannedTo)
+            // More of the shard to skip through: read on at once (the checkpoint moved, so this
+            // cannot spin), as a lane with records would.
+            if (view?.more === true && lane.checkpoint !== before) continue
             yield* waitForMore(lane, lane.checkpoint, Number.POSITIVE_INFINITY, view === undefined)
             continue
           }
           const windowEnd = (yield* wholeMillis) + cfg.windowMillis
+          let failed = false
           while (true) {
             const batch = cutToPayload(view.records)
             const cut = batch.length < view.records.length
-            const full = cut || view.more
+            const full = cut || view.more || batch.length >= cfg.batchSize
             const now = yield* wholeMillis
             if (full || now >= windowEnd) {
               lane.inFlight = true
               return { records: batch, full, scannedTo: cut ? undefined : view.scannedTo }
             }
-            yield* waitForMore(lane, view.scannedTo, windowEnd - now, false)
-            view = (yield* read(lane)) ?? view
+            // After a failed read, wait as after any failed read: a fan-out consumer would
+            // otherwise be woken at once by the records it could not read.
+            yield* waitForMore(lane, view.scannedTo, windowEnd - now, failed)
+            const again = yield* read(lane)
+            failed = again === undefined
+            view = again ?? view
           }
         }
       })

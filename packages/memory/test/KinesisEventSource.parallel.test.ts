@@ -302,6 +302,53 @@ describe("KinesisEventSource with a parallelization factor", () => {
     })
   )
 
+  it.effect("flushes a lane's batch once it holds a batch, without waiting out the batching window", () =>
+    Effect.gen(function* () {
+      const stream = yield* MemoryStream.make({ shardCount: 1 })
+      const observed = observingHandler(10, () => false)
+      const [laneZero] = keysOfLane(0, 2, 1)
+      yield* stream.putRecords(
+        ["a", "b"].map((payload) => ({ partitionKey: laneZero!, data: text(payload) }))
+      )
+      yield* KinesisEventSource.start(stream, observed.handler, {
+        startingPosition: "TRIM_HORIZON",
+        parallelizationFactor: 2,
+        batchSize: 2,
+        maximumBatchingWindowInSeconds: 5
+      })
+      yield* TestClock.adjust("1 millis")
+      expect(observed.invocations.map((invocation) => [invocation.at, invocation.payloads])).toEqual([
+        [0, ["a", "b"]]
+      ])
+    })
+  )
+
+  it.effect(
+    "a lane whose keys are rare skips a long run of other lanes' records at once, not a poll at a time",
+    () =>
+      Effect.gen(function* () {
+        const stream = yield* MemoryStream.make({ shardCount: 1 })
+        const observed = observingHandler(0, () => false)
+        const [rare] = keysOfLane(9, 10, 1)
+        const others = keysOfLane(0, 10, 1)
+        // 900 records of lane 0, then one of lane 9: lane 9 reads pages of 10 records, 10 pages a
+        // read, so waiting a poll between reads would find it after 9 s.
+        for (let call = 0; call < 2; call++) {
+          yield* stream.putRecords(
+            Array.from({ length: 450 }, (_, i) => ({ partitionKey: others[0]!, data: text(`o${call}-${i}`) }))
+          )
+        }
+        yield* stream.putRecords([{ partitionKey: rare!, data: text("rare") }])
+        yield* KinesisEventSource.start(stream, observed.handler, {
+          startingPosition: "TRIM_HORIZON",
+          parallelizationFactor: 10,
+          batchSize: 1
+        })
+        yield* TestClock.adjust("1 millis")
+        expect(observed.invocations.find((invocation) => invocation.payloads.includes("rare"))?.at).toBe(0)
+      })
+  )
+
   it.effect("refuses a factor outside 1–10, naming the option", () =>
     Effect.gen(function* () {
       const stream = yield* MemoryStream.make({ shardCount: 1 })

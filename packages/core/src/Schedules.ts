@@ -91,12 +91,14 @@ export const reparkSlots = (refused: number, attempt: number): ReadonlyArray<Rep
 /**
  * Redriver → fallback queue, for a message whose records the stream refused as a whole (an
  * outage): before reporting it failed, the redriver sets its visibility (`ChangeMessageVisibility`)
- * to a fiftieth of how long its oldest record has been parked (since the collector received it),
+ * to a fiftieth of how long its oldest record has waited since the collector received it,
  * from 1 s up to `redriveVisibilityCapSeconds`: 1 s for the first 50 s, 2 s up to 100 s, 30 s after
  * 25 minutes. This is exponential backoff in small steps (each wait about 2% longer than the
- * last) rather than doubling, so that however long the outage, a parked message is tried again
- * within about 2% of it after the stream is back (doubling left up to the whole outage again:
- * records parked 16 s before a 23 s outage ended came back 8 to 15 s after it). The queue's
+ * last) rather than doubling, so that however long the outage, a message parked when it began is
+ * tried again within about 2% of it after the stream is back; doubling left up to the whole
+ * outage again (records parked 16 s before a 23 s outage ended came back 8 to 15 s after it). A
+ * message whose records had already waited long before the outage (parked again and again) is
+ * held back by that longer wait, at most 30 s. The queue's
  * `maxReceiveCount` bounds the outage a message rides out before it is dead-lettered: 10 receives
  * about 10 s, 1,000 (SQS's maximum) about 7 hours.
  */

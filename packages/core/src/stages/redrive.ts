@@ -7,11 +7,14 @@
  * the records in the invocation paces the redrive to the redriver's bounded concurrency); what is
  * still refused is parked again as new messages spread over `Schedules.reparkDelaySeconds`
  * (`Schedules.reparkSlots`, the oldest records the soonest), and the original is done, so stored
- * records are not put twice.
+ * records are not put twice. (A refused call on such a retry parks its entries again too, for the
+ * same reason. Records are put twice only when a message is reported failed after some of its
+ * records were stored: when its records span calls of the first pass and one of them is refused,
+ * or when parking the refused ones fails; the processor skips the copies by id.)
  *
  * When the stream refuses the whole call (outage), the message is reported failed, and when its
  * receipt handle is known (an SQS event) its visibility is first set to
- * `Schedules.redriveVisibilitySeconds` of how long its oldest record has been parked: a second
+ * `Schedules.redriveVisibilitySeconds` of how long its oldest record has waited: a second
  * for the first 50 s, then about 2% of that time, so it comes back within seconds of the stream's
  * recovery rather than after the queue's visibility timeout. If that call fails, the queue's
  * timeout applies, as before. A body that is not a fallback message is reported failed too, with
@@ -95,8 +98,12 @@ export const redrive = Effect.fn("redrive")(function* (
   })
 
   let stored = 0
-  /** Puts `batch`; what the stream refused entry by entry comes back, whole-call refusals fail their message. */
-  const putAll = (batch: ReadonlyArray<Entry>) =>
+  /**
+   * Puts `batch`; what the stream refused entry by entry comes back. A refused call fails its
+   * messages on the first pass; on a retry (`retrying`), their other records may already be
+   * stored, so its entries come back as refused too, to be parked again rather than put twice.
+   */
+  const putAll = (batch: ReadonlyArray<Entry>, retrying: boolean) =>
     Effect.gen(function* () {
       const refusedNow: Array<Entry> = []
       yield* Effect.forEach(
@@ -111,8 +118,10 @@ export const redrive = Effect.fn("redrive")(function* (
             }),
             Effect.catchTag("RecordStreamError", (error) =>
               Effect.sync(() => {
-                for (const entry of chunk)
-                  failures.set(entry.message, `stream refused the call: ${error.message}`)
+                if (retrying) refusedNow.push(...chunk)
+                else
+                  for (const entry of chunk)
+                    failures.set(entry.message, `stream refused the call: ${error.message}`)
               })
             )
           ),
@@ -122,14 +131,17 @@ export const redrive = Effect.fn("redrive")(function* (
     })
 
   // What the stream refused entry by entry is put again after its budget refills, oldest first.
-  let refused = yield* putAll(entries)
+  let refused = yield* putAll(entries, false)
   for (
     let retry = 0;
     retry < Schedules.redriveThrottledRetries && refused.some((e) => !failures.has(e.message));
     retry++
   ) {
     yield* Effect.sleep(Schedules.redriveThrottledSpacing)
-    refused = yield* putAll(refused.filter((e) => !failures.has(e.message)))
+    refused = yield* putAll(
+      refused.filter((e) => !failures.has(e.message)),
+      true
+    )
   }
 
   // Re-park what is still refused, for messages not already failing as a whole, spread over the

@@ -77,6 +77,32 @@ describe("redrive", () => {
       })
   )
 
+  it.effect(
+    "parks again what was throttled when the stream then refuses the retry as a whole: nothing is put twice",
+    () =>
+      Effect.gen(function* () {
+        const { stream, queue, run } = yield* setup
+        yield* stream.injectEntryFailures((entry) =>
+          entry.partitionKey === "b" ? "ProvisionedThroughputExceededException" : undefined
+        )
+        const fiber = yield* Effect.forkChild(run([parked(["a", "b"])]))
+        yield* TestClock.adjust("1 millis")
+        // "a" is stored, "b" throttled; then the stream goes down before the retry.
+        yield* stream.startOutage()
+        yield* TestClock.adjust("2 seconds")
+        expect(yield* Fiber.join(fiber)).toMatchObject({ stored: 1, reparked: 1, failed: [] })
+        yield* stream.clearFaults
+        expect((yield* stream.records).map((r) => r.partitionKey)).toEqual(["a"])
+        yield* TestClock.adjust("1 second")
+        const [again] = yield* queue.receive({ maxMessages: 10 })
+        expect(
+          Result.getOrThrow(FallbackMessages.decodeFallbackMessage(again!.body)).records.map(
+            (e) => e.record.id
+          )
+        ).toEqual(["b"])
+      })
+  )
+
   it.effect("parks a throttled backlog spread over the attempt's delay, the oldest records the soonest", () =>
     Effect.gen(function* () {
       const { stream, queue, run } = yield* setup

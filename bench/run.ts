@@ -257,9 +257,18 @@ interface Stored {
 
 const wanted = process.env.BENCH?.split(",").map((s) => s.trim())
 const renderOnly = process.env.BENCH_RENDER === "1"
-const stored: Stored | undefined = renderOnly
-  ? (JSON.parse(readFileSync(join(root, "bench/results.json"), "utf8")) as Stored)
-  : undefined
+const readStored = (): Stored => {
+  const file = join(root, "bench/results.json")
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as Stored
+  } catch (error) {
+    console.error(
+      `BENCH_RENDER=1: cannot read ${file} (${error instanceof Error ? error.message : String(error)}); run npm run bench first`
+    )
+    process.exit(2)
+  }
+}
+const stored: Stored | undefined = renderOnly ? readStored() : undefined
 const chosen = benches.filter((b) => wanted === undefined || wanted.includes(b.name))
 const started = stored === undefined ? new Date() : new Date(stored.started)
 const loadBefore = stored?.loadAverage ?? loadavg()

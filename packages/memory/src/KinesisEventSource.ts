@@ -60,7 +60,7 @@ import {
   type FailureDestination,
   LambdaEvents,
   OnFailure,
-  type RecordStream,
+  RecordStream,
   type ShardReader
 } from "@spillway/core"
 import { Clock, Data, Effect, Exit, Random, Schedule, type Scope } from "effect"
@@ -356,8 +356,9 @@ export const laneOf = (partitionKey: string, factor: number): number => {
   return (hash >>> 0) % factor
 }
 
+/** `a` comes after `b` in the shard; a position comes after none (`undefined`). */
 const sequenceAfter = (a: string | undefined, b: string | undefined): boolean =>
-  b === undefined ? a !== undefined : a !== undefined && BigInt(a) > BigInt(b)
+  a !== undefined && (b === undefined || RecordStream.compareSequenceNumbers(a, b) > 0)
 
 const uuid: Effect.Effect<string> = Effect.map(
   Effect.all(Array.from({ length: 16 }, () => Random.nextIntBetween(0, 256, { halfOpen: true }))),
@@ -766,9 +767,7 @@ export const start = <R>(
         lanes.every((lane) => {
           if (lane.inFlight) return false
           const tip = current[lane.shardId]
-          return (
-            tip === undefined || (lane.checkpoint !== undefined && BigInt(lane.checkpoint) >= BigInt(tip))
-          )
+          return tip === undefined || (lane.checkpoint !== undefined && !sequenceAfter(tip, lane.checkpoint))
         })
       )
     } satisfies EventSource

@@ -59,6 +59,12 @@ const observingHandler = (millis: number, fails: (payloads: ReadonlyArray<string
   return { handler, invocations, succeeded, mostAtOnce: () => mostAtOnce }
 }
 
+/** `count` records, each under a key of its own (`device-<i>`, payload `r<i>`). */
+const putDistinctKeys = (stream: MemoryStream.Service, count: number) =>
+  stream.putRecords(
+    Array.from({ length: count }, (_, i) => ({ partitionKey: `device-${i}`, data: text(`r${i}`) }))
+  )
+
 const settle = (source: KinesisEventSource.EventSource, maxSeconds = 120) =>
   Effect.gen(function* () {
     for (let second = 0; second < maxSeconds; second++) {
@@ -92,9 +98,7 @@ describe("KinesisEventSource with a parallelization factor", () => {
         parallelizationFactor: 3,
         batchSize: 10
       })
-      yield* stream.putRecords(
-        Array.from({ length: 300 }, (_, i) => ({ partitionKey: `device-${i}`, data: text(`r${i}`) }))
-      )
+      yield* putDistinctKeys(stream, 300)
       yield* settle(source)
       expect(observed.mostAtOnce()).toBe(3)
       const delivered = observed.invocations.flatMap((invocation) => invocation.payloads)
@@ -118,9 +122,7 @@ describe("KinesisEventSource with a parallelization factor", () => {
         startingPosition: "TRIM_HORIZON",
         batchSize: 10
       })
-      yield* stream.putRecords(
-        Array.from({ length: 100 }, (_, i) => ({ partitionKey: `device-${i}`, data: text(`r${i}`) }))
-      )
+      yield* putDistinctKeys(stream, 100)
       yield* settle(source)
       expect(observed.mostAtOnce()).toBe(1)
       expect(observed.invocations.flatMap((invocation) => invocation.payloads)).toEqual(

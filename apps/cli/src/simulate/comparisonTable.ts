@@ -1,8 +1,8 @@
 /**
  * The before/after comparison as people read it in a terminal: the four configurations side by
- * side (the last one Spillway's as production deploys it: enhanced fan-out, two batches per shard), the model's delays next to the
- * published ones, and the model's constants underneath. The comparison itself is
- * `@spillway/simulator`'s `Comparison`.
+ * side (the last one Spillway's as production deploys it: enhanced fan-out, two batches per
+ * shard), the model's delays next to the published ones, and the model's constants underneath.
+ * The comparison itself is `@spillway/simulator`'s `Comparison`.
  */
 import { Comparison } from "@spillway/simulator"
 

@@ -84,9 +84,8 @@ export const redrive = Effect.fn("redrive")(function* (
     }
     attempts.set(message, decoded.success.attempt)
     let first = Number.POSITIVE_INFINITY
-    for (const envelope of decoded.success.records) first = Math.min(first, envelope.receivedAt)
-    oldest.set(message, first)
-    decoded.success.records.forEach((envelope, index) =>
+    decoded.success.records.forEach((envelope, index) => {
+      first = Math.min(first, envelope.receivedAt)
       entries.push({
         message,
         index,
@@ -94,14 +93,16 @@ export const redrive = Effect.fn("redrive")(function* (
         partitionKey: envelope.record.id,
         data: encodeEnvelope(envelope)
       })
-    )
+    })
+    oldest.set(message, first)
   })
 
   let stored = 0
   /**
-   * Puts `batch`; what the stream refused entry by entry comes back. A refused call fails its
-   * messages on the first pass; on a retry (`retrying`), their other records may already be
-   * stored, so its entries come back as refused too, to be parked again rather than put twice.
+   * Puts `batch`; what the stream refused entry by entry comes back, oldest first, except the
+   * entries of messages failing as a whole. A refused call fails its messages on the first pass;
+   * on a retry (`retrying`), their other records may already be stored, so its entries come back
+   * as refused too, to be parked again rather than put twice.
    */
   const putAll = (batch: ReadonlyArray<Entry>, retrying: boolean) =>
     Effect.gen(function* () {
@@ -127,26 +128,20 @@ export const redrive = Effect.fn("redrive")(function* (
           ),
         { concurrency: 4 }
       )
-      return refusedNow.sort((a, b) => a.envelope.receivedAt - b.envelope.receivedAt)
+      return refusedNow
+        .filter((e) => !failures.has(e.message))
+        .sort((a, b) => a.envelope.receivedAt - b.envelope.receivedAt)
     })
 
   // What the stream refused entry by entry is put again after its budget refills, oldest first.
-  let refused = yield* putAll(entries, false)
-  for (
-    let retry = 0;
-    retry < Schedules.redriveThrottledRetries && refused.some((e) => !failures.has(e.message));
-    retry++
-  ) {
+  let toRepark = yield* putAll(entries, false)
+  for (let retry = 0; retry < Schedules.redriveThrottledRetries && toRepark.length > 0; retry++) {
     yield* Effect.sleep(Schedules.redriveThrottledSpacing)
-    refused = yield* putAll(
-      refused.filter((e) => !failures.has(e.message)),
-      true
-    )
+    toRepark = yield* putAll(toRepark, true)
   }
 
-  // Re-park what is still refused, for messages not already failing as a whole, spread over the
-  // attempt's delay (`reparkSlots`), the oldest records in the earliest seconds.
-  const toRepark = refused.filter((e) => !failures.has(e.message))
+  // Re-park what is still refused, spread over the attempt's delay (`reparkSlots`), the oldest
+  // records in the earliest seconds.
   let reparked = 0
   if (toRepark.length > 0) {
     const attempt = 1 + Math.max(...toRepark.map((e) => attempts.get(e.message) ?? 0))
